@@ -1,0 +1,1 @@
+"""Consumer groups: each keeps its own PostgreSQL tables exact from the Kafka topics."""

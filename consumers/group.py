@@ -1,0 +1,80 @@
+"""The contract every consumer group fulfils.
+
+A group is one module under ``consumers/groups/`` that exposes ``GROUP = ConsumerGroup(...)``
+and is named in :mod:`consumers.registry`. The shared runtime does all Kafka and offset work;
+the group only says which events it reads, which tables it owns, how one event maps to rows
+(pure, no I/O) and how a batch of rows is applied (inside the runtime's transaction).
+
+Delivery guarantee (for every group): effects are applied exactly once. The runtime applies a
+batch and stores the next offsets in the same PostgreSQL transaction, and groups de-duplicate by
+event identity under unique constraints, so DRIP retries and topic replays count once.
+
+Rules for group code:
+- ``rows_from`` is pure: it reads the event and returns a value, or raises
+  :class:`dripbridge.errors.UnusableEvent` (the runtime writes a dead letter and moves on).
+- ``apply`` runs set-based SQL (multi-row upserts, ``unnest``) on the connection it is given,
+  inside the transaction the runtime opened; it never commits, and it names its tables
+  unqualified (the runtime sets ``search_path``, which is how replay builds into shadow tables).
+- A group touches only the tables it lists in ``tables``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import psycopg
+
+from dripbridge import contract
+from dripbridge.contract import Envelope
+from dripbridge.settings import Settings
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A record decoded for a group: where it came from and the parsed JSON body."""
+
+    envelope: Envelope
+    payload: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.event_id
+
+    @property
+    def event_type(self) -> str:
+        return self.envelope.event_type
+
+
+RowsFrom = Callable[[Event, Settings], Row]
+Apply = Callable[[psycopg.AsyncConnection[Any], Sequence[Row], Settings], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerGroup(Generic[Row]):
+    """One consumer group: its identity, inputs, owned tables, mapping and batch apply.
+
+    Attributes:
+        name: the registry name used on the command line (``leaderboard``).
+        group_id: the Kafka consumer group id (``drip-leaderboard``).
+        event_types: the event types it reads; ``None`` means every topic, ``other`` included.
+        tables: the tables (and views) it owns, in dependency order; replay rebuilds these.
+        rows_from: pure mapping of one event to the value ``apply`` takes; raises
+            ``UnusableEvent`` for an event the group cannot use.
+        apply: applies a batch of mapped values, in offset order, on the given connection
+            inside the runtime's transaction. Returning does not commit anything.
+    """
+
+    name: str
+    group_id: str
+    event_types: tuple[str, ...] | None
+    tables: tuple[str, ...]
+    rows_from: RowsFrom[Row]
+    apply: Apply[Row]
+
+    def topics(self, prefix: str) -> list[str]:
+        """The topics this group subscribes to under ``prefix``."""
+        return contract.topics(prefix, self.event_types)

@@ -1,0 +1,1 @@
+"""One module per consumer group; each exposes ``GROUP``, a ``ConsumerGroup``."""

@@ -1,0 +1,1 @@
+"""drip-bridge: verified DRIP webhooks into Kafka, kept exact in PostgreSQL by consumer groups."""
