@@ -70,6 +70,20 @@ def consume(
 
 
 @app.command()
+def stack(
+    groups: Annotated[list[str] | None, typer.Argument(help="Group names; default: all.")] = None,
+) -> None:
+    """Run the receiver and every consumer group (one process each) in the foreground."""
+    from consumers import registry
+    from dripbridge.stack import run_stack
+
+    names = groups or registry.names()
+    for name in names:
+        registry.get(name)  # an unknown name fails here with the list of known groups
+    raise typer.Exit(run_stack(load_settings(), names))
+
+
+@app.command()
 def migrate(revision: str = "head") -> None:
     """Apply the Alembic migrations to the database in DRIP_DATABASE_URL."""
     from dripbridge.db import migrate as run_migrations

@@ -126,8 +126,12 @@ class LocalKafka:
 def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     """True when a broker at ``bootstrap_servers`` answers a metadata request."""
     import asyncio
+    import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
+
+    # A probe expects refusals while the broker boots; aiokafka would log each one as an error.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def probe() -> bool:
         admin = AIOKafkaAdminClient(

@@ -1,0 +1,119 @@
+"""docker-compose.yml agrees with the code: commands, settings, ports, versions.
+
+No Docker engine runs where these tests run, so the compose file is checked as data against the
+CLI, the settings and the group registry instead of being started.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+import pytest
+import typer.main
+import yaml
+
+from consumers import registry
+from dripbridge.cli import app
+from dripbridge.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+BUILT = {name: svc for name, svc in SERVICES.items() if "build" in svc}
+
+
+def _resolved(value: object) -> str:
+    """A compose value with ${VAR:-default} replaced by its default, ${VAR:?msg} by a stand-in."""
+    text = str(value)
+    text = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text)
+    return re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "compose-placeholder-secret", text)
+
+
+def _env(service: str) -> dict[str, str]:
+    return {k: _resolved(v) for k, v in (SERVICES[service].get("environment") or {}).items()}
+
+
+def _leaf(args: list[str]) -> tuple[click.Command, list[str]]:
+    command: click.Command = typer.main.get_command(app)
+    while isinstance(command, click.Group) and args:
+        ctx = click.Context(command)
+        _name, sub, args = command.resolve_command(ctx, args)
+        assert sub is not None
+        command = sub
+    return command, args
+
+
+@pytest.mark.parametrize("service", sorted(BUILT))
+def test_every_command_is_a_real_cli_command(service: str) -> None:
+    command = SERVICES[service].get("command") or ["drip-bridge", "serve"]
+    assert command[0] == "drip-bridge"
+    leaf, rest = _leaf(list(command[1:]))
+    assert not isinstance(leaf, click.Group), f"{command} names a command group, not a command"
+    leaf.make_context(leaf.name or "", list(rest))  # raises UsageError on unknown arguments
+
+
+@pytest.mark.parametrize("service", sorted(BUILT))
+def test_every_variable_is_a_real_setting(service: str) -> None:
+    env = _env(service)
+    fields = {f"DRIP_{name.upper()}": name for name in Settings.model_fields}
+    unknown = sorted(set(env) - set(fields))
+    assert not unknown, f"{service}: not settings: {unknown}"
+    # The values must also pass the settings' validation.
+    Settings(**{fields[k]: v for k, v in env.items()})  # type: ignore[arg-type]
+
+
+def test_every_group_has_a_service_and_every_consumer_a_group() -> None:
+    consumed = {
+        svc["command"][2]
+        for svc in BUILT.values()
+        if svc.get("command", [])[:2] == ["drip-bridge", "consume"]
+    }
+    assert consumed == set(registry.names())
+    for name, svc in BUILT.items():
+        if svc.get("command", [])[:2] == ["drip-bridge", "consume"]:
+            assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+            assert svc["depends_on"]["kafka"]["condition"] == "service_healthy", name
+
+
+def test_ports_line_up() -> None:
+    receiver = _env("receiver")
+    port = receiver["DRIP_HTTP_PORT"]
+    published = [_resolved(p) for p in SERVICES["receiver"]["ports"]]
+    assert any(p.endswith(f":{port}") for p in published)
+    assert f":{port}/" in " ".join(SERVICES["receiver"]["healthcheck"]["test"])
+
+    kafka_env = SERVICES["kafka"]["environment"]
+    advertised = kafka_env["KAFKA_ADVERTISED_LISTENERS"].split("//", 1)[1]
+    for service in BUILT:
+        env = _env(service)
+        if "DRIP_KAFKA_BOOTSTRAP_SERVERS" in env:
+            assert env["DRIP_KAFKA_BOOTSTRAP_SERVERS"] == advertised, service
+        if "DRIP_DATABASE_URL" in env:
+            url = urlsplit(env["DRIP_DATABASE_URL"])
+            assert url.hostname == "postgres" and url.port == 5432, service
+            pg = {k: _resolved(v) for k, v in SERVICES["postgres"]["environment"].items()}
+            assert (url.username, url.password) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"])
+            assert url.path.lstrip("/") == pg["POSTGRES_DB"]
+
+
+def test_depends_on_names_real_services() -> None:
+    for name, svc in SERVICES.items():
+        for target in svc.get("depends_on") or {}:
+            assert target in SERVICES, f"{name} depends on unknown service {target}"
+            condition = svc["depends_on"][target]["condition"]
+            if condition == "service_healthy":
+                assert "healthcheck" in SERVICES[target], f"{target} has no healthcheck"
+
+
+def test_kafka_version_is_the_same_everywhere() -> None:
+    image_tag = SERVICES["kafka"]["image"].split(":", 1)[1]
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    pom = ET.parse(ROOT / "local" / "kafka" / "pom.xml").getroot()
+    pom_version = pom.find("m:properties/m:kafka.version", ns)
+    assert pom_version is not None
+    assert image_tag == pom_version.text == Settings.model_fields["kafka_version"].default
