@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     realm_id: str | None = None
     webhooks_path: str = "/realm/{realm_id}/webhooks"
+    api_timeout_s: float = Field(
+        10.0, gt=0, description="How long a DRIP API call may take before it counts as failed."
+    )
+    api_max_retries: int = Field(
+        3, ge=0, le=10, description="Retries of a DRIP API call answered 429 (after Retry-After)."
+    )
 
     # --- local services (no Docker) ---------------------------------------------------------
     local_dir: Path = Path(".local")
