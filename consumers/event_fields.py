@@ -1,0 +1,105 @@
+"""Typed reads of fields in a DRIP payload, for the groups' pure ``rows_from`` mappings.
+
+Each reader takes the payload and a dotted path (``"data.member.id"``) and returns the value in
+the type the group stores, or raises :class:`UnusableEvent` naming the path and what was wrong
+with it, so a dead letter tells the operator exactly which field to look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from dripbridge.errors import UnusableEvent
+
+_MISSING = object()
+
+
+def _lookup(payload: Mapping[str, Any], path: str) -> Any:
+    node: Any = payload
+    walked: list[str] = []
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            where = ".".join(walked)
+            raise UnusableEvent(f"{where} must be an object, got {_kind(node)} (reading {path})")
+        walked.append(part)
+        node = node.get(part, _MISSING)
+        if node is _MISSING or node is None:
+            return _MISSING
+    return node
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "boolean", int: "number", float: "number", str: "string"}
+    names |= {list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _text(value: Any, path: str) -> str:
+    # Ids are strings in DRIP's guide; integers are accepted too because JSON producers
+    # sometimes send numeric ids, and the record key (contract.member_id_of) does the same.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise UnusableEvent(f"{path} must be a string, got {_kind(value)}")
+    text = str(value)
+    if not text.strip():
+        raise UnusableEvent(f"{path} must not be empty")
+    return text
+
+
+def required_str(payload: Mapping[str, Any], path: str) -> str:
+    """The non-empty string (or integer, as text) at ``path``; UnusableEvent if absent or not."""
+    value = _lookup(payload, path)
+    if value is _MISSING:
+        raise UnusableEvent(f"{path} is missing")
+    return _text(value, path)
+
+
+def optional_str(payload: Mapping[str, Any], path: str) -> str | None:
+    """The string at ``path``, or None when absent, null or empty; UnusableEvent if not text."""
+    value = _lookup(payload, path)
+    if value is _MISSING or value == "":
+        return None
+    return _text(value, path)
+
+
+def required_count(payload: Mapping[str, Any], path: str) -> int:
+    """The non-negative whole number at ``path`` (``1000`` or ``1000.0``); UnusableEvent if not."""
+    value = _lookup(payload, path)
+    if value is _MISSING:
+        raise UnusableEvent(f"{path} is missing")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnusableEvent(f"{path} must be a number, got {_kind(value)}")
+    if isinstance(value, float) and not value.is_integer():
+        raise UnusableEvent(f"{path} must be a whole number, got {value}")
+    if value < 0:
+        raise UnusableEvent(f"{path} must not be negative, got {value}")
+    return int(value)
+
+
+def optional_time(payload: Mapping[str, Any], path: str) -> datetime | None:
+    """The ISO 8601 instant at ``path`` (UTC when it names no offset), or None when absent.
+
+    A present value that is not an ISO 8601 string is an UnusableEvent rather than a silent
+    fallback: guessing another time would put the event on the wrong day.
+    """
+    value = _lookup(payload, path)
+    if value is _MISSING:
+        return None
+    if not isinstance(value, str):
+        raise UnusableEvent(f"{path} must be an ISO 8601 string, got {_kind(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UnusableEvent(f"{path} is not an ISO 8601 date-time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def event_time(payload: Mapping[str, Any], path: str) -> datetime:
+    """The time at ``path``, else the event's ``timestamp``; UnusableEvent if neither is there."""
+    found = optional_time(payload, path) or optional_time(payload, "timestamp")
+    if found is None:
+        raise UnusableEvent(f"{path} and timestamp are both missing")
+    return found

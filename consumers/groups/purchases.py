@@ -1,0 +1,146 @@
+"""Store purchases: each purchase, daily sales per item, and each member's spend.
+
+Delivery guarantee: each purchase counts once. Purchases are stored under DRIP's purchase id
+(primary key) and the aggregates grow only by the purchases that this batch newly stored, in the
+same statement, so a DRIP retry, a replayed record or a second event for the same purchase adds
+nothing.
+
+Days are UTC calendar days of the purchase's ``completedAt`` (the event ``timestamp`` when it has
+none), whatever the database session's time zone.
+
+Tables:
+    purchases         one row per purchase
+    item_sales_daily  per (realm, item, UTC day): purchases and points spent
+    member_spend      per (realm, member): purchases, points spent, first and last purchase
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from consumers.event_fields import event_time, optional_str, required_count, required_str
+from consumers.group import ConsumerGroup, Event
+from dripbridge.contract import EventType, event_identity
+from dripbridge.errors import UnusableEvent
+from dripbridge.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """One completed store purchase; ``cost`` is in the realm's points."""
+
+    purchase_id: str
+    event_id: str
+    realm_id: str
+    member_id: str
+    username: str | None
+    item_id: str
+    item_name: str | None
+    cost: int
+    completed_at: datetime
+
+
+def rows_from(event: Event, settings: Settings) -> Purchase:
+    """Map a ``store.purchase.completed`` event; UnusableEvent names the field at fault."""
+    payload = event.payload
+    if not isinstance(payload.get("data"), dict):
+        raise UnusableEvent("data is missing or not an object")
+    if not isinstance(payload["data"].get("purchase"), dict):
+        raise UnusableEvent("data.purchase is missing or not an object")
+    return Purchase(
+        purchase_id=required_str(payload, "data.purchase.id"),
+        event_id=event.event_id or event_identity(payload),
+        realm_id=required_str(payload, "realmId"),
+        member_id=required_str(payload, "data.purchase.member.id"),
+        username=optional_str(payload, "data.purchase.member.username"),
+        item_id=required_str(payload, "data.purchase.item.id"),
+        item_name=optional_str(payload, "data.purchase.item.name"),
+        cost=required_count(payload, "data.purchase.item.cost"),
+        completed_at=event_time(payload, "data.purchase.completedAt"),
+    )
+
+
+# One statement: the aggregate CTEs read only what the INSERT actually stored (RETURNING), so a
+# purchase id seen before contributes nothing. item_name follows the latest purchase by event time,
+# so a late event cannot bring back an item's old name.
+_APPLY = """
+WITH fresh AS (
+    INSERT INTO purchases (purchase_id, event_id, realm_id, member_id, username, item_id,
+                           item_name, cost, completed_at)
+    SELECT * FROM unnest(
+        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+        %s::text[], %s::bigint[], %s::timestamptz[])
+    ON CONFLICT (purchase_id) DO NOTHING
+    RETURNING realm_id, member_id, item_id, item_name, cost, completed_at,
+              (completed_at AT TIME ZONE 'UTC')::date AS day
+), items AS (
+    INSERT INTO item_sales_daily AS s
+        (realm_id, item_id, day, item_name, purchases, points_spent, last_purchase_at)
+    SELECT realm_id, item_id, day,
+           (array_agg(item_name ORDER BY completed_at DESC))[1],
+           count(*), sum(cost)::bigint, max(completed_at)
+    FROM fresh GROUP BY realm_id, item_id, day
+    ON CONFLICT (realm_id, item_id, day) DO UPDATE SET
+        purchases = s.purchases + excluded.purchases,
+        points_spent = s.points_spent + excluded.points_spent,
+        item_name = CASE WHEN excluded.last_purchase_at >= s.last_purchase_at
+                         THEN coalesce(excluded.item_name, s.item_name) ELSE s.item_name END,
+        last_purchase_at = greatest(s.last_purchase_at, excluded.last_purchase_at)
+)
+INSERT INTO member_spend AS m
+    (realm_id, member_id, purchases, points_spent, first_purchase_at, last_purchase_at)
+SELECT realm_id, member_id, count(*), sum(cost)::bigint, min(completed_at), max(completed_at)
+FROM fresh GROUP BY realm_id, member_id
+ON CONFLICT (realm_id, member_id) DO UPDATE SET
+    purchases = m.purchases + excluded.purchases,
+    points_spent = m.points_spent + excluded.points_spent,
+    first_purchase_at = least(m.first_purchase_at, excluded.first_purchase_at),
+    last_purchase_at = greatest(m.last_purchase_at, excluded.last_purchase_at)
+"""
+
+
+async def apply(
+    conn: psycopg.AsyncConnection[Any], rows: Sequence[Purchase], settings: Settings
+) -> None:
+    """Store new purchases and add them to the daily item sales and the members' spend.
+
+    Runs inside the runtime's transaction and never commits. Within a batch the first event for
+    a purchase id is the one stored, as it would be across batches.
+    """
+    unique: dict[str, Purchase] = {}
+    for row in rows:
+        unique.setdefault(row.purchase_id, row)
+    if not unique:
+        return
+    columns = zip(*(_values(row) for row in unique.values()), strict=True)
+    async with conn.cursor() as cur:
+        await cur.execute(_APPLY, [list(column) for column in columns])
+
+
+def _values(row: Purchase) -> tuple[object, ...]:
+    return (
+        row.purchase_id,
+        row.event_id,
+        row.realm_id,
+        row.member_id,
+        row.username,
+        row.item_id,
+        row.item_name,
+        row.cost,
+        row.completed_at,
+    )
+
+
+GROUP: ConsumerGroup[Purchase] = ConsumerGroup(
+    name="purchases",
+    group_id="drip-purchases",
+    event_types=(EventType.PURCHASE_COMPLETED.value,),
+    tables=("purchases", "item_sales_daily", "member_spend"),
+    rows_from=rows_from,
+    apply=apply,
+)

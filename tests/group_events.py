@@ -1,0 +1,46 @@
+"""Events as a consumer group receives them, built from payloads without going through Kafka."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from consumers.group import Event
+from dripbridge import contract
+from dripbridge.contract import Envelope
+
+DELETE = object()
+"""Pass as a value to :func:`with_field` to remove the field."""
+
+
+def group_event(payload: Mapping[str, Any], event_id: str | None = None, offset: int = 0) -> Event:
+    """``payload`` wrapped as the runtime hands it to ``rows_from``; id from the contract."""
+    event_type = str(payload.get("type", ""))
+    envelope = Envelope(
+        topic=contract.topic_for("test", event_type),
+        partition=0,
+        offset=offset,
+        event_id=event_id if event_id is not None else contract.event_identity(payload),
+        event_type=event_type,
+        received_at=datetime(2024, 1, 20, 18, 0, tzinfo=UTC),
+        value=orjson.dumps(payload),
+    )
+    return Event(envelope=envelope, payload=dict(payload))
+
+
+def with_field(payload: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``payload`` with the dotted ``path`` set to ``value`` (or removed)."""
+    result = copy.deepcopy(dict(payload))
+    *parents, last = path.split(".")
+    node = result
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is DELETE:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    return result
