@@ -15,7 +15,10 @@ import typer
 from pydantic import ValidationError
 
 from dripbridge.errors import DripBridgeError
+from dripbridge.send_test import EPILOG as SEND_TEST_EPILOG
+from dripbridge.send_test import send_test_command
 from dripbridge.settings import Settings
+from dripbridge.webhooks_cli import webhooks_app
 
 app = typer.Typer(
     help="Verified DRIP webhooks into Kafka, and consumer groups that keep PostgreSQL exact.",
@@ -26,6 +29,8 @@ local_app = typer.Typer(help="Kafka and PostgreSQL on this machine, without Dock
 topics_app = typer.Typer(help="The Kafka topics of the event contract.")
 app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
+app.add_typer(webhooks_app, name="webhooks")
+app.command("send-test", epilog=SEND_TEST_EPILOG)(send_test_command)
 
 
 def load_settings() -> Settings:
