@@ -87,7 +87,7 @@ def post_signed(client: httpx.Client, url: str, body: bytes, secret: bytes) -> O
         },
     )
     event_type, identity = describe(body)
-    answer = " ".join(response.text.split())[:200]
+    answer = " ".join(response.text.split())[:500]
     return Outcome(response.status_code, event_type, identity, answer)
 
 
