@@ -1,0 +1,138 @@
+"""Records fetched from Kafka to a batch a group can apply: pure, no I/O.
+
+Every record ends up in exactly one place: a mapped row for the group, or a dead letter naming
+what was wrong with it. Records of partitions this process does not hold, or before the stored
+offset (a fetch that raced a seek), are left out; they belong to another batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from aiokafka.structs import TopicPartition
+
+from consumers.dead_letters import DeadLetter
+from consumers.group import ConsumerGroup, Event
+from consumers.offsets import Move
+from dripbridge import contract
+from dripbridge.contract import Envelope
+from dripbridge.errors import UnusableEvent
+from dripbridge.settings import Settings
+
+# PostgreSQL text cannot hold U+0000; an event carrying one would fail every retry of its
+# batch, so it is refused here, for every group, before it can block the partition.
+_NUL_ESCAPE = b"\\u0000"
+
+
+class RecordLike(Protocol):
+    """What the runtime reads from a Kafka record (aiokafka's ConsumerRecord has it)."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one transaction applies: rows, dead letters, and the offsets they move."""
+
+    rows: list[Any] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    gaps: list[tuple[TopicPartition, int, int]] = field(default_factory=list)
+    """(partition, stored offset, first offset read) where records were missing (retention)."""
+
+    @property
+    def records(self) -> int:
+        return len(self.rows) + len(self.dead_letters)
+
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        return {TopicPartition(m.topic, m.partition): m.next_offset for m in self.moves}
+
+
+def to_event(record: RecordLike) -> Event:
+    """Decode a record to an :class:`Event`; ValueError when its value is not a JSON object.
+
+    Identity and type come from the record headers; a record without them (not written by the
+    receiver) gets the contract's identity of its body and the body's ``type``.
+    """
+    envelope = Envelope.from_record(
+        record.topic, record.partition, record.offset, record.value, record.headers
+    )
+    if _NUL_ESCAPE in envelope.value:
+        raise ValueError("the event contains a U+0000 character, which PostgreSQL cannot store")
+    payload = orjson.loads(envelope.value)
+    if not isinstance(payload, dict):
+        raise ValueError(f"the event is a JSON {type(payload).__name__}, not an object")
+    if not envelope.event_id or not envelope.event_type:
+        envelope = dataclasses.replace(
+            envelope,
+            event_id=envelope.event_id or contract.event_identity(payload),
+            event_type=envelope.event_type or str(payload.get("type") or ""),
+        )
+    return Event(envelope=envelope, payload=payload)
+
+
+def map_record(
+    group: ConsumerGroup[Any], record: RecordLike, settings: Settings
+) -> tuple[Any, DeadLetter | None]:
+    """The group's row for ``record``, or a dead letter saying why there is none."""
+    event: Event | None = None
+    try:
+        event = to_event(record)
+        return group.rows_from(event, settings), None
+    except (UnusableEvent, LookupError, TypeError, ValueError) as exc:
+        reason = str(exc) if isinstance(exc, UnusableEvent) else f"{type(exc).__name__}: {exc}"
+        return None, DeadLetter(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event_id=event.event_id if event else _header(record, contract.Header.EVENT_ID),
+            event_type=event.event_type if event else _header(record, contract.Header.EVENT_TYPE),
+            error=reason,
+            payload=record.value or b"",
+        )
+
+
+def _header(record: RecordLike, name: str) -> str | None:
+    for key, raw in record.headers:
+        if key == name:
+            return raw.decode("utf-8", "replace")
+    return None
+
+
+def assemble(
+    group: ConsumerGroup[Any],
+    fetched: Mapping[TopicPartition, Sequence[RecordLike]],
+    positions: Mapping[TopicPartition, int],
+    settings: Settings,
+) -> Batch:
+    """Map fetched records into one batch, partition by partition in offset order.
+
+    ``positions`` are the stored next offsets of the partitions this process holds; each
+    partition's move starts there and ends after its last record taken.
+    """
+    batch = Batch()
+    for tp in sorted(fetched):
+        stored = positions.get(tp)
+        if stored is None:
+            continue
+        records = [r for r in fetched[tp] if r.offset >= stored]
+        if not records:
+            continue
+        if records[0].offset > stored:
+            batch.gaps.append((tp, stored, records[0].offset))
+        for record in records:
+            row, dead = map_record(group, record, settings)
+            if dead is None:
+                batch.rows.append(row)
+            else:
+                batch.dead_letters.append(dead)
+        batch.moves.append(Move(tp.topic, tp.partition, stored, records[-1].offset + 1))
+    return batch

@@ -1,0 +1,213 @@
+"""The leaderboard: who is in each realm, every point award, and each member's latest balance.
+
+Delivery guarantee: exact. Awards are stored under their event id (primary key), so a DRIP
+retry or a replayed record inserts nothing. Members and balances are last-writer-wins by event
+time: each column group keeps the event time that set it, and an upsert only replaces values
+older than its own, so events may arrive late, twice or out of order and the rows end the same.
+
+Tables:
+    members          per (realm, member): profile, join/leave times, ``active``
+    point_awards     one row per ``member.points.awarded`` event
+    realm_points     per (realm, realm point): its latest name; what the view ranks over
+    member_balances  per (realm, member, realm point): ``newBalance`` of the latest award
+    leaderboard      view: active members ranked by balance within each realm point
+
+Reading the top of a realm: ``SELECT * FROM leaderboard WHERE realm_id = $1 AND
+realm_point_id = $2 AND rank <= 100 ORDER BY rank`` reads about 100 index entries whatever the
+realm's size. ``ORDER BY rank LIMIT 100`` without the ``rank <=`` filter gives the same rows
+(fewer on ties), but PostgreSQL cannot tell that rank follows the index, so it ranks the whole
+realm point first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from consumers.group import ConsumerGroup
+from consumers.groups.leaderboard_rows import (
+    Award,
+    Folded,
+    LeaderboardRow,
+    MemberPatch,
+    fold,
+    rows_from,
+)
+from dripbridge.contract import EventType
+from dripbridge.settings import Settings
+
+# The member upsert keeps each value whose event time is newer; the UPDATE that follows copies
+# a changed ``active`` onto the member's balances, the copy the ranking index filters on.
+_MEMBERS = """
+WITH e AS (
+    SELECT * FROM unnest(
+        %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],
+        %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
+        %s::timestamptz[]
+    ) AS e(realm_id, member_id, username, username_at, display_name,
+           joined_at, joined_event_at, left_at, left_event_at, last_event_at)
+), up AS (
+    INSERT INTO members AS m (realm_id, member_id, username, username_at, display_name,
+                              joined_at, joined_event_at, left_at, left_event_at, last_event_at)
+    SELECT * FROM e
+    ON CONFLICT (realm_id, member_id) DO UPDATE SET
+        username = CASE WHEN excluded.username_at IS NOT NULL AND (m.username_at IS NULL
+                OR (excluded.username_at, excluded.username) > (m.username_at, m.username))
+            THEN excluded.username ELSE m.username END,
+        username_at = CASE WHEN excluded.username_at IS NOT NULL AND (m.username_at IS NULL
+                OR (excluded.username_at, excluded.username) > (m.username_at, m.username))
+            THEN excluded.username_at ELSE m.username_at END,
+        display_name = CASE WHEN excluded.joined_event_at
+                > coalesce(m.joined_event_at, '-infinity')
+            THEN excluded.display_name ELSE m.display_name END,
+        joined_at = CASE WHEN excluded.joined_event_at > coalesce(m.joined_event_at, '-infinity')
+            THEN excluded.joined_at ELSE m.joined_at END,
+        joined_event_at = greatest(m.joined_event_at, excluded.joined_event_at),
+        left_at = CASE WHEN excluded.left_event_at > coalesce(m.left_event_at, '-infinity')
+            THEN excluded.left_at ELSE m.left_at END,
+        left_event_at = greatest(m.left_event_at, excluded.left_event_at),
+        last_event_at = greatest(m.last_event_at, excluded.last_event_at)
+    RETURNING realm_id, member_id, active
+)
+UPDATE member_balances b SET active = up.active
+FROM up JOIN e USING (realm_id, member_id)
+WHERE (e.joined_event_at IS NOT NULL OR e.left_event_at IS NOT NULL)
+  AND b.realm_id = up.realm_id AND b.member_id = up.member_id AND b.active <> up.active
+"""
+
+# Insert new realm points; rename known ones only from a newer named award. A plain UPDATE
+# (rather than ON CONFLICT DO UPDATE) leaves rows it does not change unlocked.
+_POINTS = """
+WITH e AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[])
+        AS e(realm_id, realm_point_id, point_name, name_at)
+), fresh AS (
+    INSERT INTO realm_points (realm_id, realm_point_id, point_name, name_at)
+    SELECT * FROM e
+    ON CONFLICT (realm_id, realm_point_id) DO NOTHING
+)
+UPDATE realm_points k SET point_name = e.point_name, name_at = e.name_at
+FROM e
+WHERE k.realm_id = e.realm_id AND k.realm_point_id = e.realm_point_id
+  AND e.point_name IS NOT NULL
+  AND (k.point_name IS NULL OR (e.name_at, e.point_name) > (k.name_at, k.point_name))
+"""
+
+_BALANCES = """
+INSERT INTO member_balances AS b
+    (realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id, active)
+SELECT e.realm_id, e.member_id, e.realm_point_id, e.point_name, e.balance, e.as_of,
+       e.event_id, m.active
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[],
+            %s::text[])
+    AS e(realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id)
+JOIN members m ON m.realm_id = e.realm_id AND m.member_id = e.member_id
+ON CONFLICT (realm_id, member_id, realm_point_id) DO UPDATE SET
+    point_name = excluded.point_name,
+    balance = excluded.balance,
+    as_of = excluded.as_of,
+    event_id = excluded.event_id,
+    active = excluded.active,
+    applied_at = now()
+WHERE (excluded.as_of, excluded.event_id) > (b.as_of, b.event_id)
+"""
+
+_AWARDS = """
+INSERT INTO point_awards (event_id, realm_id, member_id, realm_point_id, point_name, amount,
+                          reason, new_balance, awarded_at)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
+                     %s::text[], %s::bigint[], %s::timestamptz[])
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _member(p: MemberPatch) -> tuple[object, ...]:
+    return (
+        p.realm_id,
+        p.member_id,
+        p.username,
+        p.username_at,
+        p.display_name,
+        p.joined_at,
+        p.joined_event_at,
+        p.left_at,
+        p.left_event_at,
+        p.last_event_at,
+    )
+
+
+def _balance(a: Award) -> tuple[object, ...]:
+    return (
+        a.realm_id,
+        a.member_id,
+        a.realm_point_id,
+        a.point_name,
+        a.new_balance,
+        a.event_at,
+        a.event_id,
+    )
+
+
+def _award(a: Award) -> tuple[object, ...]:
+    return (
+        a.event_id,
+        a.realm_id,
+        a.member_id,
+        a.realm_point_id,
+        a.point_name,
+        a.amount,
+        a.reason,
+        a.new_balance,
+        a.event_at,
+    )
+
+
+def statements(folded: Folded) -> list[tuple[str, list[list[object]]]]:
+    """The SQL and parameter columns for a folded batch, in the order they must run."""
+    plan: list[tuple[str, list[list[object]]]] = []
+    if folded.members:
+        plan.append((_MEMBERS, _columns([_member(p) for p in folded.members])))
+    if folded.points:
+        rows = [(p.realm_id, p.realm_point_id, p.point_name, p.name_at) for p in folded.points]
+        plan.append((_POINTS, _columns(rows)))
+    if folded.balances:
+        plan.append((_BALANCES, _columns([_balance(a) for a in folded.balances])))
+    if folded.awards:
+        plan.append((_AWARDS, _columns([_award(a) for a in folded.awards])))
+    return plan
+
+
+async def apply(
+    conn: psycopg.AsyncConnection[Any], rows: Sequence[LeaderboardRow], settings: Settings
+) -> None:
+    """Apply a batch with at most four set-based statements, sent in one pipeline.
+
+    Runs inside the runtime's transaction and never commits. Members go first: balances
+    take ``active`` from them.
+    """
+    plan = statements(fold(rows))
+    if not plan:
+        return
+    async with conn.pipeline(), conn.cursor() as cur:
+        for sql, params in plan:
+            await cur.execute(sql, params)
+
+
+GROUP: ConsumerGroup[LeaderboardRow] = ConsumerGroup(
+    name="leaderboard",
+    group_id="drip-leaderboard",
+    event_types=(
+        EventType.MEMBER_JOINED.value,
+        EventType.MEMBER_LEFT.value,
+        EventType.POINTS_AWARDED.value,
+    ),
+    tables=("members", "point_awards", "realm_points", "member_balances", "leaderboard"),
+    rows_from=rows_from,
+    apply=apply,
+)

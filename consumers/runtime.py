@@ -1,0 +1,289 @@
+"""The loop that runs one consumer group: Kafka in, PostgreSQL out, offsets with the effects.
+
+It uses aiokafka directly rather than FastStream because exactness needs control over offsets
+that a subscriber framework keeps to itself: on every assignment each partition is sought to
+the offset stored in PostgreSQL, batches are taken at our size, and Kafka's own committed
+offsets never decide where reading starts. They are still committed, after PostgreSQL and best
+effort, so Kafka's tools show the group's lag.
+
+Delivery guarantee: exactly-once effects. A batch's effects, its dead letters and its next
+offsets commit in one transaction (:func:`consumers.transaction.apply_batch`); the offsets are
+compare-and-set, so a process that lost its partitions (a zombie, a rebalance in flight)
+cannot commit a batch another process already applied. On any Kafka or PostgreSQL failure the
+batch is dropped, stored offsets are read again and the partitions sought back to them, after
+an exponential backoff: a record is never skipped, and never applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.structs import TopicPartition
+
+from consumers import offsets
+from consumers.decode import assemble
+from consumers.group import ConsumerGroup
+from consumers.metrics import ConsumerMetrics
+from consumers.offsets import OffsetsMoved
+from consumers.transaction import apply_batch
+from dripbridge.errors import ConfigError
+from dripbridge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError, TimeoutError)
+_KAFKA_COMMIT_EVERY_S = 1.0
+
+
+class Backoff:
+    """Exponential delays between retries, capped; reset after a success."""
+
+    def __init__(self, first_s: float = 0.2, cap_s: float = 30.0) -> None:
+        self.first_s, self.cap_s = first_s, cap_s
+        self._next_s = first_s
+
+    def next(self) -> float:
+        delay, self._next_s = self._next_s, min(self._next_s * 2, self.cap_s)
+        return delay
+
+    def reset(self) -> None:
+        self._next_s = self.first_s
+
+
+class GroupRuntime:
+    """Runs one :class:`ConsumerGroup` until ``stop`` is set.
+
+    Several processes may run the same group: Kafka splits the partitions between them, and
+    the stored offsets decide where each one reads. ``schema`` is handed to
+    :func:`apply_batch` (shadow tables for replay); live runs leave it None.
+    """
+
+    def __init__(
+        self,
+        group: ConsumerGroup[Any],
+        settings: Settings,
+        metrics: ConsumerMetrics | None = None,
+        *,
+        schema: str | None = None,
+    ) -> None:
+        self.group = group
+        self.settings = settings
+        self.metrics = metrics or ConsumerMetrics()
+        self.schema = schema
+        self._positions: dict[TopicPartition, int] = {}
+        self._needs_resync = False
+        # Held while a batch is applied and while offsets are re-read: a revocation waits for
+        # the batch in flight to commit or roll back before the partitions change hands.
+        self._lock = asyncio.Lock()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._backoff = Backoff()
+        self._kafka_pending: dict[TopicPartition, int] = {}
+        self._kafka_committed_at = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in flight finishes or rolls back first."""
+        try:
+            consumer = await self._start(stop)
+            if consumer is None:
+                return
+            try:
+                while not stop.is_set():
+                    await self._step(consumer, stop)
+                await self._commit_to_kafka(consumer, {}, force=True)
+            finally:
+                await consumer.stop()
+        except psycopg.errors.UndefinedTable as exc:
+            raise ConfigError(
+                f"group {self.group.name}: {exc.diag.message_primary}; "
+                "apply the migrations first (drip-bridge migrate)"
+            ) from exc
+        finally:
+            await self._drop_connection()
+
+    async def _start(self, stop: asyncio.Event) -> AIOKafkaConsumer | None:
+        while not stop.is_set():
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                group_id=self.group.group_id,
+                client_id=f"drip-bridge-{self.group.name}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.settings.batch_max_records,
+            )
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                await consumer.stop()
+                await self._pause(stop, "connecting to Kafka", exc)
+                continue
+            topics = self.group.topics(self.settings.topic_prefix)
+            consumer.subscribe(topics, listener=_Rebalance(self, consumer))
+            log.info("group %s consuming %s", self.group.name, ", ".join(topics))
+            return consumer
+        return None
+
+    async def _step(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        if self._needs_resync:
+            try:
+                await self._resync(consumer)
+            except _TRANSIENT as exc:
+                await self._pause(stop, "reading stored offsets", exc)
+                return
+        try:
+            fetched = await consumer.getmany(
+                timeout_ms=self.settings.batch_max_wait_ms,
+                max_records=self.settings.batch_max_records,
+            )
+        except KafkaError as exc:
+            await self._pause(stop, "fetching records", exc)
+            return
+        if not fetched:
+            return
+        failure: BaseException | None = None
+        async with self._lock:
+            if self._needs_resync:
+                return  # a rebalance came in; these records may start anywhere
+            batch = assemble(self.group, fetched, self._positions, self.settings)
+            if not batch.moves:
+                return
+            for tp, stored, first in batch.gaps:
+                log.warning(
+                    "group %s: %s[%d] continues at offset %d, stored %d: records in between "
+                    "are no longer in Kafka (retention)",
+                    *(self.group.name, tp.topic, tp.partition, first, stored),
+                )
+            started = time.perf_counter()
+            try:
+                conn = await self._connection()
+                await apply_batch(conn, self.group, batch, self.settings, schema=self.schema)
+            except OffsetsMoved as exc:
+                log.info("%s", exc)
+                self._needs_resync = True
+                return
+            except _TRANSIENT as exc:
+                self._needs_resync = True
+                await self._drop_connection()
+                failure = exc
+            else:
+                self._positions.update(batch.next_offsets())
+        if failure is not None:
+            self.metrics.retries.labels(self.group.name).inc()
+            await self._pause(stop, "applying a batch", failure)
+            return
+        self._backoff.reset()
+        seconds = time.perf_counter() - started
+        self.metrics.committed(self.group.name, len(batch.rows), len(batch.dead_letters), seconds)
+        self._observe_lag(consumer)
+        await self._commit_to_kafka(consumer, batch.next_offsets())
+
+    async def _resync(self, consumer: AIOKafkaConsumer) -> None:
+        """Read the stored offsets of every assigned partition and seek to them."""
+        async with self._lock:
+            self._needs_resync = True
+            assigned = sorted(consumer.assignment())
+            if not assigned:
+                self._positions = {}
+                self._needs_resync = False
+                return
+            try:
+                starts = await consumer.beginning_offsets(assigned)
+                conn = await self._connection()
+                stored = await offsets.claim(conn, self.group.group_id, starts)
+            except _TRANSIENT:
+                await self._drop_connection()
+                raise
+            try:
+                for tp, offset in stored.items():
+                    consumer.seek(tp, offset)
+            except IllegalStateError:
+                return  # the assignment changed meanwhile; the next rebalance resyncs
+            self._positions = stored
+            self._needs_resync = False
+            log.info(
+                "group %s: reading %s",
+                self.group.name,
+                ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(stored.items())),
+            )
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self.settings.libpq_url,
+                autocommit=True,
+                application_name=f"drip-bridge {self.group.name}",
+            )
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _pause(self, stop: asyncio.Event, doing: str, exc: BaseException) -> None:
+        delay = self._backoff.next()
+        log.warning(
+            "group %s: %s failed (%s: %s); retrying in %.1f s",
+            *(self.group.name, doing, type(exc).__name__, exc, delay),
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+
+    def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
+        lag = 0
+        for tp, position in self._positions.items():
+            high = consumer.highwater(tp)
+            if high is not None:
+                lag += max(high - position, 0)
+        self.metrics.lag.labels(self.group.name).set(lag)
+
+    async def _commit_to_kafka(
+        self, consumer: AIOKafkaConsumer, moved: dict[TopicPartition, int], force: bool = False
+    ) -> None:
+        # Only for Kafka's tools (lag): reading always starts from the offsets in PostgreSQL.
+        self._kafka_pending.update(moved)
+        now = time.monotonic()
+        if not self._kafka_pending or (
+            not force and now - self._kafka_committed_at < _KAFKA_COMMIT_EVERY_S
+        ):
+            return
+        assigned = consumer.assignment()
+        pending = {tp: o for tp, o in self._kafka_pending.items() if tp in assigned}
+        self._kafka_pending, self._kafka_committed_at = {}, now
+        if not pending:
+            return
+        try:
+            await asyncio.wait_for(consumer.commit(pending), timeout=5)
+        except (KafkaError, TimeoutError) as exc:
+            log.info("group %s: Kafka offset commit skipped (%r)", self.group.name, exc)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Keeps the runtime's positions in step with the partitions Kafka assigns it."""
+
+    def __init__(self, runtime: GroupRuntime, consumer: AIOKafkaConsumer) -> None:
+        self.runtime = runtime
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.runtime._lock:
+            for tp in revoked:
+                self.runtime._positions.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.runtime._needs_resync = True
+        try:
+            await self.runtime._resync(self.consumer)
+        except Exception as exc:
+            # The loop retries before it reads anything, with a backoff.
+            log.warning(
+                "group %s: stored offsets not read on assignment (%r)", self.runtime.group.name, exc
+            )

@@ -1,0 +1,42 @@
+"""One batch, one PostgreSQL transaction: effects, dead letters and offsets commit together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from consumers import dead_letters, offsets
+from consumers.decode import Batch
+from consumers.group import ConsumerGroup
+from dripbridge.settings import Settings
+
+
+async def apply_batch(
+    conn: psycopg.AsyncConnection[Any],
+    group: ConsumerGroup[Any],
+    batch: Batch,
+    settings: Settings,
+    *,
+    schema: str | None = None,
+) -> None:
+    """Apply ``batch`` atomically: all of it and its offsets, or nothing.
+
+    The offsets are moved first: that compare-and-set locks the partitions' offset rows, so a
+    second process holding the same partitions waits here and is then refused
+    (:class:`consumers.offsets.OffsetsMoved`) before it touches the group's tables.
+
+    ``schema``, when given, is put first in ``search_path`` for this transaction only; the
+    group's unqualified table names then resolve to that schema's tables (replay builds into
+    shadow tables this way), and anything it lacks falls back to ``public``.
+    """
+    async with conn.transaction():
+        if schema is not None:
+            await conn.execute(
+                sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema))
+            )
+        await offsets.advance(conn, group.group_id, batch.moves)
+        if batch.rows:
+            await group.apply(conn, batch.rows, settings)
+        await dead_letters.insert(conn, group.group_id, batch.dead_letters)
