@@ -21,10 +21,15 @@ _POM_DIR = Path(__file__).resolve().parents[2] / "local" / "kafka"
 class LocalKafka:
     """Install, configure, start and stop the local broker described by the settings."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lib: Path | None = None) -> None:
+        """``lib``: a jar directory to use instead of ``<local_dir>/kafka/lib``.
+
+        A second broker (a test's private one) can share the installed jars this way rather
+        than resolve them again.
+        """
         self.settings = settings
         self.home = settings.local_dir.resolve() / "kafka"
-        self.lib = self.home / "lib"
+        self.lib = lib if lib is not None else self.home / "lib"
         self.data = self.home / "data"
         self.daemon = Daemon("kafka", self.home / "kafka.pid", self.home / "kafka.log")
 

@@ -1,0 +1,105 @@
+"""Verification of DRIP's ``X-Drip-Signature`` header.
+
+The header is ``sha256=<hex>``: the HMAC-SHA256 of the body under the realm's webhook secret.
+Two forms are accepted:
+
+``raw``
+    the HMAC of the bytes received. Checked first: it costs one HMAC per secret.
+``compact``
+    the HMAC of the body re-serialized as ``JSON.stringify`` writes it, which is what DRIP's
+    sample receivers sign (``JSON.stringify(req.body)``). Checked only when ``raw`` fails,
+    because it needs the body decoded and written again.
+
+Every configured secret is tried (rotation). Digests are compared with
+:func:`hmac.compare_digest`.
+
+Header grammar: the prefix ``sha256=`` in lower case, then exactly 64 hex digits in either
+case (hex case carries no information, and some signers write upper case). Surrounding
+whitespace is ignored. Anything else is ``malformed``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from enum import StrEnum
+
+from bridge.ingest import InvalidEvent, compact_form, decode_json
+from dripbridge.errors import DripBridgeError
+
+_PREFIX = b"sha256="
+_HEADER_LEN = len(_PREFIX) + 64
+
+
+class Form(StrEnum):
+    """Which serialization of the body the signature matched."""
+
+    RAW = "raw"
+    COMPACT = "compact"
+
+
+class Failure(StrEnum):
+    """Why a signature was refused; the metric label of a 401."""
+
+    MISSING = "missing"
+    MALFORMED = "malformed"
+    MISMATCH = "mismatch"
+
+
+class BadSignature(DripBridgeError):
+    """The request is not signed by a configured secret; answered with 401."""
+
+    def __init__(self, reason: Failure) -> None:
+        super().__init__(_MESSAGES[reason])
+        self.reason = reason
+
+
+_MESSAGES = {
+    Failure.MISSING: "X-Drip-Signature header is missing",
+    Failure.MALFORMED: "X-Drip-Signature must be sha256=<64 hex digits>",
+    Failure.MISMATCH: "X-Drip-Signature does not match the body under any configured secret",
+}
+
+
+def parse_header(value: bytes | str | None) -> bytes:
+    """The 32-byte digest the header names, or BadSignature (missing or malformed)."""
+    if value is None:
+        raise BadSignature(Failure.MISSING)
+    raw = value.encode("latin-1", "replace") if isinstance(value, str) else value
+    raw = raw.strip()
+    if not raw:
+        raise BadSignature(Failure.MISSING)
+    if len(raw) != _HEADER_LEN or not raw.startswith(_PREFIX):
+        raise BadSignature(Failure.MALFORMED)
+    try:
+        digest = bytes.fromhex(raw[len(_PREFIX) :].decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadSignature(Failure.MALFORMED) from None
+    if len(digest) != 32:  # fromhex skips spaces, so "ab cd..." decodes short
+        raise BadSignature(Failure.MALFORMED)
+    return digest
+
+
+def matches(digest: bytes, payload: bytes, secrets: Sequence[bytes]) -> bool:
+    """True when ``digest`` is the HMAC-SHA256 of ``payload`` under one of ``secrets``."""
+    for secret in secrets:
+        if hmac.compare_digest(hmac.digest(secret, payload, "sha256"), digest):
+            return True
+    return False
+
+
+def verify(header: bytes | str | None, body: bytes, secrets: Sequence[bytes]) -> Form:
+    """The form the signature matched, or BadSignature with the reason it did not.
+
+    A body that is not JSON has no compact form, so a raw mismatch on it is a mismatch.
+    """
+    digest = parse_header(header)
+    if matches(digest, body, secrets):
+        return Form.RAW
+    try:
+        compact = compact_form(decode_json(body))
+    except InvalidEvent:
+        compact = None
+    if compact is not None and compact != body and matches(digest, compact, secrets):
+        return Form.COMPACT
+    raise BadSignature(Failure.MISMATCH)

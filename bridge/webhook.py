@@ -1,0 +1,156 @@
+"""``POST /webhooks/drip``: read, verify, check, publish, then answer.
+
+Written as a plain ASGI app rather than a Starlette request handler: this is the hot path,
+and it needs only the body, two headers and a JSON answer.
+
+Order of checks (each failure answers at once and publishes nothing):
+    413  body over ``max_body_bytes`` (declared length first, then counted while reading)
+    401  signature missing, malformed, or matching no secret in either form
+    400  body not UTF-8 JSON, not an object, or without a non-empty string ``type``
+    503  Kafka did not acknowledge in ``publish_timeout_s`` (with ``Retry-After``)
+    200  Kafka acknowledged: ``{"event_id", "topic", "partition", "offset"}``
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bridge import signature
+from bridge.ingest import InvalidEvent, build_record, decode_json, require_event
+from bridge.metrics import Metrics
+from bridge.publisher import Publisher
+from dripbridge.errors import ServiceUnavailable
+from dripbridge.settings import Settings
+
+access_log = logging.getLogger("bridge.access")
+
+Scope = dict[str, Any]
+_JSON = (b"content-type", b"application/json")
+
+
+class _Refused(Exception):
+    """A request answered with an error status; carries what the log line needs."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+class WebhookEndpoint:
+    """The ASGI app behind ``POST /webhooks/drip``; one per receiver app."""
+
+    def __init__(self, settings: Settings, publisher: Publisher, metrics: Metrics) -> None:
+        self._secrets = settings.require_webhook_secrets()
+        self._max_body = settings.max_body_bytes
+        self._prefix = settings.topic_prefix
+        self._publisher = publisher
+        self._metrics = metrics
+        self._retry_after = (b"retry-after", str(settings.retry_after_s).encode("ascii"))
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        event_type: str | None = None
+        form: str | None = None
+        record = None
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            declared, header = _headers(scope)
+            if declared is not None and declared > self._max_body:
+                raise _Refused(413, f"body larger than {self._max_body} bytes")
+            body = await self._read_body(receive)
+            try:
+                form = signature.verify(header, body, self._secrets)
+            except signature.BadSignature as exc:
+                self._metrics.signature_failure(exc.reason)
+                raise _Refused(401, str(exc)) from None
+            self._metrics.signature_form(form)
+            try:
+                event, event_type = require_event(decode_json(body))
+                record = build_record(
+                    event, event_type, body, self._prefix, form, datetime.now(UTC)
+                )
+            except InvalidEvent as exc:
+                raise _Refused(400, str(exc)) from None
+            sent = time.perf_counter()
+            try:
+                ack = await self._publisher.publish(record)
+            except ServiceUnavailable as exc:
+                extra.append(self._retry_after)
+                raise _Refused(503, f"event not stored, retry later: {exc}") from None
+            self._metrics.published(time.perf_counter() - sent)
+            status = 200
+            message = None
+            payload = orjson.dumps(
+                {
+                    "event_id": record.event_id,
+                    "topic": record.topic,
+                    "partition": ack.partition,
+                    "offset": ack.offset,
+                }
+            )
+        except _Refused as refused:
+            status = refused.status
+            message = refused.message
+            payload = orjson.dumps({"error": message})
+        await _answer(send, status, payload, extra)
+        self._metrics.request(status, event_type)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                orjson.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "event_type": event_type,
+                        "event_id": record.event_id if record else None,
+                        "topic": record.topic if record else None,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "signature_form": form,
+                        "error": message,
+                    }
+                ).decode()
+            )
+
+    async def _read_body(self, receive: Any) -> bytes:
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > self._max_body:
+                raise _Refused(413, f"body larger than {self._max_body} bytes")
+            return body
+        # Chunked or split bodies: count as they come so an oversize stream stops early.
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Refused(400, "client disconnected before the body ended")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise _Refused(413, f"body larger than {self._max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _headers(scope: Scope) -> tuple[int | None, bytes | None]:
+    """Declared Content-Length and the signature header, in one pass over the headers."""
+    length = None
+    sig = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = int(value) if value.isdigit() else None
+        elif name == b"x-drip-signature":
+            sig = value
+    return length, sig
+
+
+async def _answer(send: Any, status: int, payload: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [_JSON, (b"content-length", str(len(payload)).encode("ascii")), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,81 @@
+"""Settings validation: webhook secrets, and the error an operator sees without one."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from dripbridge.errors import ConfigError
+from dripbridge.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("DRIP_"):
+            monkeypatch.delenv(name)
+
+
+def _settings(**values: object) -> Settings:
+    # _env_file=None: a developer's .env must not leak into the table.
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("one-secret-123", [b"one-secret-123"]),
+        ("new-secret-123,old-secret-456", [b"new-secret-123", b"old-secret-456"]),
+        (" new-secret-123 , old-secret-456 ,", [b"new-secret-123", b"old-secret-456"]),
+        (["listed-secret-1"], [b"listed-secret-1"]),
+    ],
+)
+def test_secrets_split_by_comma(raw: object, expected: list[bytes]) -> None:
+    assert _settings(webhook_secrets=raw).require_webhook_secrets() == expected
+
+
+def test_secrets_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIP_WEBHOOK_SECRETS", "env-secret-one,env-secret-two")
+    assert _settings().require_webhook_secrets() == [b"env-secret-one", b"env-secret-two"]
+
+
+@pytest.mark.parametrize("raw", ["short", "long-enough-secret,short", "1234567"])
+def test_short_secret_refused(raw: str) -> None:
+    with pytest.raises(ValidationError, match="at least 8 characters"):
+        _settings(webhook_secrets=raw)
+
+
+@pytest.mark.parametrize("raw", ["", " , ", []])
+def test_no_secret_is_a_config_error(raw: object) -> None:
+    settings = _settings(webhook_secrets=raw)
+    with pytest.raises(ConfigError, match="set DRIP_WEBHOOK_SECRETS"):
+        settings.require_webhook_secrets()
+
+
+def test_secret_hidden_in_repr() -> None:
+    settings = _settings(webhook_secrets="very-secret-value")
+    assert "very-secret-value" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_body_bytes", 0),
+        ("publish_timeout_s", 0),
+        ("retry_after_s", 0),
+        ("http_port", 70000),
+        ("topic_prefix", "bad prefix"),
+        ("topic_prefix", "a..b"),
+    ],
+)
+def test_receiver_settings_validated(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        _settings(**{field: value})
+
+
+def test_receiver_defaults() -> None:
+    settings = _settings()
+    assert (settings.publish_timeout_s, settings.retry_after_s) == (10.0, 5)
+    assert settings.max_body_bytes == 1024 * 1024
