@@ -83,9 +83,11 @@ SELECT realm_id, member_id, count(*) FROM fresh GROUP BY realm_id, member_id
 ORDER BY realm_id, member_id
 """
 
-# Two transactions touching one member (a rebalance overlap) would each recompute without the
-# other's uncommitted days; serialising per member makes the last writer see every stored day.
-# Keys are taken in sorted order, so two batches cannot deadlock on each other.
+# Two transactions touching one member would each recompute without the other's uncommitted
+# days. The runtime's offset fence serialises batches of one partition, but a member's events
+# can sit in two partitions (after the partition count grew, or records not keyed by member);
+# locking per member makes the last writer see every stored day. Keys come sorted, so two
+# batches cannot deadlock on each other.
 _LOCK = """
 SELECT pg_advisory_xact_lock(hashtextextended('quest_streaks:' || r || ':' || m, 0))
 FROM unnest(%s::text[], %s::text[]) AS t(r, m)

@@ -19,6 +19,8 @@ from consumers.groups.purchases import GROUP
 from dripbridge.settings import Settings
 from tests.factories import make_event
 from tests.group_events import group_event
+from tests.group_runs import dead_letter_errors, run_until_stored
+from tests.records import produce
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +195,25 @@ async def test_late_purchase_does_not_bring_back_an_old_item_name(
     assert await cur.fetchall() == [("vip v2", 2, 2000)]
     cur = await conn.execute("SELECT first_purchase_at, last_purchase_at FROM member_spend")
     assert await cur.fetchall() == [(day + timedelta(hours=2), day + timedelta(hours=20))]
+
+
+async def test_runtime_over_kafka(
+    conn: psycopg.AsyncConnection[Any], settings: Settings, db_settings: Settings
+) -> None:
+    """The real runtime over a topic with retries, second events and one unusable event."""
+    run = settings.model_copy(
+        update={"database_url": db_settings.database_url, "batch_max_records": 20}
+    )
+    events = generated(seed=31, count=60)
+    broken = purchase("broken", "p-broken", "ra", "m1", "hat", START)
+    broken["data"]["purchase"]["item"]["cost"] = "free"
+    delivered = deliveries(events, seed=32)
+    sent = await produce(run, [*delivered, broken])
+
+    await run_until_stored(GROUP, run, sent)
+
+    # Every event of a purchase has its member's key, hence one partition and delivery order:
+    # the first one delivered is the one stored, as in the direct test.
+    assert await actual_tables(conn) == expected_tables(delivered)
+    errors = await dead_letter_errors(conn, GROUP.group_id, run.topic_prefix)
+    assert errors == {"broken": "data.purchase.item.cost must be a number, got string"}

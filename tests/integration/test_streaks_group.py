@@ -22,6 +22,8 @@ from consumers.streak_math import streaks
 from dripbridge.settings import Settings
 from tests.factories import make_event
 from tests.group_events import group_event
+from tests.group_runs import dead_letter_errors, run_until_stored
+from tests.records import produce
 
 pytestmark = pytest.mark.integration
 
@@ -180,7 +182,7 @@ async def test_same_event_twice_in_one_batch_counts_once(
 async def test_concurrent_batches_for_one_member_see_each_others_days(
     conn: psycopg.AsyncConnection[Any], db_settings: Settings
 ) -> None:
-    """Two transactions for one member (a rebalance overlap): the later waits and counts both."""
+    """Two transactions for one member (two partitions): the later waits and counts both."""
     first = [completion("x1", "r", "m", datetime(2024, 3, 1, 9, tzinfo=UTC))]
     second = [completion("x2", "r", "m", datetime(2024, 3, 2, 9, tzinfo=UTC))]
     rows = [
@@ -212,3 +214,27 @@ async def wait_until_blocked(observer: psycopg.AsyncConnection[Any], pid: int) -
             return
         assert asyncio.get_running_loop().time() < deadline, "second batch never waited"
         await asyncio.sleep(0.05)
+
+
+async def test_runtime_over_kafka(
+    conn: psycopg.AsyncConnection[Any], settings: Settings, db_settings: Settings
+) -> None:
+    """The real runtime over a topic with repeats, late days and one unusable event."""
+    run = settings.model_copy(
+        update={
+            "database_url": db_settings.database_url,
+            "streak_timezone": "Asia/Tokyo",
+            "batch_max_records": 20,
+            "batch_max_wait_ms": 50,
+        }
+    )
+    events = generated_events(seed=21, count=60)
+    broken = completion("broken", "realm-a", "m1", START)
+    del broken["data"]["member"]["id"]
+    sent = await produce(run, [*with_repeats(events, seed=22), broken])
+
+    await run_until_stored(GROUP, run, sent)
+
+    assert await streak_rows(conn) == expected_streaks(events, "Asia/Tokyo")
+    errors = await dead_letter_errors(conn, GROUP.group_id, run.topic_prefix)
+    assert errors == {"broken": "data.member.id is missing"}
