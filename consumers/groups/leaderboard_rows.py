@@ -95,6 +95,7 @@ def rows_from(event: Event, settings: Settings) -> LeaderboardRow:
 
 
 def _award(event: Event, payload: Mapping[str, Any], realm_id: str, at: datetime) -> Award:
+    member_id = required_str(payload, "data.member.id")
     point_name = optional_str(payload, "data.points.realmPoint.name")
     point_id = optional_str(payload, "data.points.realmPoint.id") or point_name
     if point_id is None:
@@ -104,7 +105,7 @@ def _award(event: Event, payload: Mapping[str, Any], realm_id: str, at: datetime
     return Award(
         event_id=event.event_id,
         realm_id=realm_id,
-        member_id=required_str(payload, "data.member.id"),
+        member_id=member_id,
         username=optional_str(payload, "data.member.username"),
         realm_point_id=point_id,
         point_name=point_name,
