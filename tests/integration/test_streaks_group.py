@@ -195,7 +195,7 @@ async def test_concurrent_batches_for_one_member_see_each_others_days(
     ):
         await GROUP.apply(earlier, rows[0], db_settings)  # its transaction stays open
         async with conn.transaction():
-            later = asyncio.create_task(GROUP.apply(conn, rows[1], db_settings))
+            later = asyncio.ensure_future(GROUP.apply(conn, rows[1], db_settings))
             await wait_until_blocked(observer, conn.info.backend_pid)
             await earlier.commit()
             await asyncio.wait_for(later, timeout=10)
