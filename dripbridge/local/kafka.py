@@ -91,10 +91,12 @@ class LocalKafka:
         return ["java", "-cp", f"{self.lib}/*", main, *args]
 
     def start(self, timeout_s: float = 90.0) -> None:
-        """Start the broker unless it already runs, then wait until it answers."""
+        """Start the broker unless it already runs (ours or another), then wait until it answers."""
         if self.daemon.running():
             self.wait(timeout_s)
             return
+        if kafka_answers(self.settings.kafka_bootstrap_servers):
+            return  # a broker someone else runs on this address: use it as it is
         self.install()
         self.home.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
@@ -124,8 +126,9 @@ class LocalKafka:
                 f"{timeout_s:.0f} s; see {self.daemon.log_path}"
             )
 
-    def stop(self) -> None:
-        self.daemon.stop()
+    def stop(self) -> bool:
+        """Stop the broker that `start` launched; True if one was running."""
+        return self.daemon.stop()
 
 
 def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
