@@ -16,6 +16,7 @@ _MODULES: dict[str, str] = {
     "leaderboard": "consumers.groups.leaderboard",
     "streaks": "consumers.groups.streaks",
     "purchases": "consumers.groups.purchases",
+    "archive": "consumers.groups.archive",
 }
 
 

@@ -1,0 +1,115 @@
+"""The ``archive`` group: every event on every topic, ``other`` included, into ``events``.
+
+For ad-hoc SQL over all history (``SELECT payload->'data' FROM events WHERE type = ...``). It is
+also the worked example of adding a group (README, "Add a consumer group").
+
+Delivery guarantee: exactly once. ``event_id`` is the primary key, so a DRIP retry or a replay of
+an event already archived changes nothing (the first record of an event is the one kept);
+offsets are stored with the rows by the runtime.
+
+The mapping is deliberately lenient: an archive that dropped events with an odd ``realmId`` or
+``timestamp`` would be useless for finding them. Those columns are left NULL instead, and the
+payload keeps the original values. Only what PostgreSQL cannot store (U+0000) is a dead letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from consumers.event_fields import optional_time
+from consumers.group import ConsumerGroup, Event
+from dripbridge import contract
+from dripbridge.errors import UnusableEvent
+from dripbridge.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEvent:
+    """One row of ``events``, fields in column order."""
+
+    event_id: str
+    event_type: str
+    realm_id: str | None
+    occurred_at: datetime | None
+    received_at: datetime | None
+    topic: str
+    partition: int
+    offset: int
+    payload: str
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _occurred_at(payload: dict[str, Any]) -> datetime | None:
+    try:
+        return optional_time(payload, "timestamp")
+    except UnusableEvent:
+        return None  # kept in the payload as sent; only the typed column stays empty
+
+
+def rows_from(event: Event, settings: Settings) -> ArchivedEvent:
+    """Map any event to its archive row; only an event jsonb cannot hold is unusable."""
+    if _has_nul(event.payload):
+        raise UnusableEvent("the event contains a U+0000 character, which jsonb cannot store")
+    env = event.envelope
+    return ArchivedEvent(
+        event_id=event.event_id or contract.event_identity(event.payload),
+        event_type=event.event_type or str(event.payload.get("type") or ""),
+        realm_id=contract.realm_id_of(event.payload),
+        occurred_at=_occurred_at(event.payload),
+        received_at=env.received_at,
+        topic=env.topic,
+        partition=env.partition,
+        offset=env.offset,
+        payload=orjson.dumps(event.payload).decode("utf-8"),
+    )
+
+
+_INSERT = """
+INSERT INTO events (event_id, type, realm_id, occurred_at, received_at, topic, "partition",
+                    "offset", payload)
+SELECT e.event_id, e.type, e.realm_id, e.occurred_at, e.received_at, e.topic, e.part, e.off,
+       e.payload::jsonb
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[],
+            %s::text[], %s::int[], %s::bigint[], %s::text[])
+     AS e(event_id, type, realm_id, occurred_at, received_at, topic, part, off, payload)
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+async def apply(
+    conn: psycopg.AsyncConnection[Any], rows: Sequence[ArchivedEvent], settings: Settings
+) -> None:
+    """Insert the batch in one statement; events already archived are left as they are.
+
+    Rows come in offset order, and a repeated id within the batch conflicts with its first
+    copy, so the first record of an event wins here as it does across batches.
+    """
+    if not rows:
+        return
+    columns = zip(*(astuple(row) for row in rows), strict=True)
+    await conn.execute(_INSERT, [list(column) for column in columns])
+
+
+GROUP: ConsumerGroup[ArchivedEvent] = ConsumerGroup(
+    name="archive",
+    group_id="drip-archive",
+    event_types=None,
+    tables=("events",),
+    rows_from=rows_from,
+    apply=apply,
+)
