@@ -48,7 +48,7 @@ class LocalKafka:
         self.lib.mkdir(parents=True)
         subprocess.run(
             [
-                "mvn", "-q", "-B", "-f", str(_POM_DIR / "pom.xml"),
+                "mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(_POM_DIR / "pom.xml"),
                 "dependency:copy-dependencies",
                 f"-DoutputDirectory={self.lib}",
                 "-DincludeScope=runtime",

@@ -75,16 +75,15 @@ class LocalPostgres:
         return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
     def running(self) -> bool:
-        return (
-            subprocess.run(
-                [str(_bin_dir() / "pg_ctl"), "status", "-D", str(self.data)],
-                capture_output=True,
-                check=False,
-            ).returncode
-            == 0
-            if self.data.exists()
-            else False
+        """True when the local cluster's postmaster runs."""
+        if not self.data.exists():
+            return False
+        status = subprocess.run(
+            self._as_owner([str(_bin_dir() / "pg_ctl"), "status", "-D", str(self.data)]),
+            capture_output=True,
+            check=False,
         )
+        return status.returncode == 0
 
     def start(self, timeout_s: float = 60.0) -> None:
         """Use a server that already answers, or make and start the local cluster."""
