@@ -1,0 +1,67 @@
+"""The no-Docker services start once, answer on the configured ports, and stop."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dripbridge.local.kafka import LocalKafka, kafka_answers
+from dripbridge.local.postgres import LocalPostgres, postgres_answers
+from dripbridge.settings import Settings
+from tests.ports import free_port, free_port_pair
+
+pytestmark = pytest.mark.integration
+
+
+def _processes(pattern: str) -> int:
+    found = subprocess.run(
+        ["pgrep", "-f", "--", pattern], capture_output=True, text=True, check=False
+    )
+    return len(found.stdout.split())
+
+
+def test_kafka_starts_once_answers_and_stops(kafka_settings: Settings, tmp_path: Path) -> None:
+    port = free_port_pair()
+    settings = kafka_settings.model_copy(
+        update={
+            "local_dir": tmp_path,
+            "kafka_bootstrap_servers": f"127.0.0.1:{port}",
+            "kafka_heap": "256m",
+        }
+    )
+    shared_jars = LocalKafka(kafka_settings).lib
+    broker = LocalKafka(settings, lib=shared_jars if shared_jars.exists() else None)
+    try:
+        broker.start()
+        first_pid = broker.daemon.pid()
+        broker.start()  # idempotent: finds the running broker
+        assert broker.daemon.pid() == first_pid
+        assert _processes(str(tmp_path / "kafka" / "server.properties")) == 1
+        assert kafka_answers(settings.kafka_bootstrap_servers)
+        config = (tmp_path / "kafka" / "server.properties").read_text()
+        assert f"PLAINTEXT://127.0.0.1:{port}" in config
+        assert f"CONTROLLER://127.0.0.1:{port + 1}" in config
+    finally:
+        assert broker.stop()
+    assert not kafka_answers(settings.kafka_bootstrap_servers, timeout_s=2)
+    assert not broker.stop()  # stopping twice is harmless
+
+
+def test_postgres_starts_once_answers_and_stops(db_settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    url = f"postgresql+psycopg://owner:s3cret-pw@127.0.0.1:{port}/analytics"
+    settings = db_settings.model_copy(update={"local_dir": tmp_path, "database_url": url})
+    cluster = LocalPostgres(settings)
+    try:
+        cluster.start()
+        cluster.start()  # idempotent: the server already answers
+        assert cluster.running()
+        assert _processes(f"-p {port} ") == 1
+        # The URL's role, password and database were created in the new cluster.
+        assert postgres_answers(settings.libpq_url)
+    finally:
+        assert cluster.stop()
+    assert not postgres_answers(settings.libpq_url, timeout_s=2)
+    assert not cluster.running()
