@@ -49,6 +49,12 @@ class ConsumerMetrics:
             ["group"],
             registry=self.registry,
         )
+        self.partition_lag = Gauge(
+            "drip_consumer_partition_lag_records",
+            "Records published but not yet applied, per partition this process holds.",
+            ["group", "topic", "partition"],
+            registry=self.registry,
+        )
 
     def committed(self, group: str, events: int, dead: int, seconds: float) -> None:
         """Record one committed batch."""

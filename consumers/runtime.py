@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -28,8 +29,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
-from consumers import offsets
-from consumers.decode import assemble
+from consumers import lag, offsets
+from consumers.decode import Batch, assemble
 from consumers.group import ConsumerGroup
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetsMoved
@@ -87,6 +88,8 @@ class GroupRuntime:
         self._backoff = Backoff()
         self._kafka_pending: dict[TopicPartition, int] = {}
         self._kafka_committed_at = 0.0
+        self._inflight_moves: dict[TopicPartition, int] = {}
+        self._lag = lag.LagReporter(group.name, self.metrics)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in flight finishes or rolls back first."""
@@ -95,8 +98,8 @@ class GroupRuntime:
             if consumer is None:
                 return
             try:
-                while not stop.is_set():
-                    await self._step(consumer, stop)
+                await self._consume(consumer, stop)
+                await self._observe_lag(consumer, force=True)
                 await self._commit_to_kafka(consumer, {}, force=True)
             finally:
                 await consumer.stop()
@@ -130,30 +133,67 @@ class GroupRuntime:
             return consumer
         return None
 
-    async def _step(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        if self._needs_resync:
-            try:
-                await self._resync(consumer)
-            except _TRANSIENT as exc:
-                await self._pause(stop, "reading stored offsets", exc)
-                return
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Fetch and map the next batch while PostgreSQL applies the previous one.
+
+        Batches still commit one at a time and in order: the next one is mapped against the
+        offsets the batch in flight will store, and is dropped (then read again) if that batch
+        does not commit.
+        """
+        inflight: asyncio.Task[_Outcome] | None = None
         try:
-            fetched = await consumer.getmany(
-                timeout_ms=self.settings.batch_max_wait_ms,
-                max_records=self.settings.batch_max_records,
-            )
-        except KafkaError as exc:
-            await self._pause(stop, "fetching records", exc)
-            return
-        if not fetched:
-            return
-        failure: BaseException | None = None
+            while not stop.is_set():
+                if inflight is not None and inflight.done():
+                    await self._settle(consumer, stop, inflight.result())
+                    inflight = None
+                if self._needs_resync:
+                    if inflight is not None:
+                        await self._settle(consumer, stop, await inflight)
+                        inflight = None
+                    try:
+                        await self._resync(consumer)
+                    except _TRANSIENT as exc:
+                        await self._pause(stop, "reading stored offsets", exc)
+                        continue
+                try:
+                    fetched = await consumer.getmany(
+                        timeout_ms=self.settings.batch_max_wait_ms,
+                        max_records=self.settings.batch_max_records,
+                    )
+                except KafkaError as exc:
+                    await self._pause(stop, "fetching records", exc)
+                    continue
+                if not fetched:
+                    if inflight is None:
+                        await self._observe_lag(consumer)
+                    continue
+                ahead = dict(self._positions)
+                if inflight is not None:
+                    ahead.update(self._inflight_moves)
+                batch = assemble(self.group, fetched, ahead, self.settings)
+                if inflight is not None:
+                    await self._settle(consumer, stop, await inflight)
+                    inflight = None
+                if batch.moves and not self._needs_resync:
+                    self._inflight_moves = batch.next_offsets()
+                    inflight = asyncio.create_task(self._apply(batch))
+                elif batch.moves:
+                    self._needs_resync = True  # its records were fetched: they must be re-read
+        finally:
+            if inflight is not None:
+                await self._settle(consumer, stop, await inflight)
+
+    async def _apply(self, batch: Batch) -> _Outcome:
+        """Apply one batch in its transaction; the outcome says whether it committed."""
         async with self._lock:
-            if self._needs_resync:
-                return  # a rebalance came in; these records may start anywhere
-            batch = assemble(self.group, fetched, self._positions, self.settings)
-            if not batch.moves:
-                return
+            stale = any(
+                self._positions.get(TopicPartition(m.topic, m.partition)) != m.expected
+                for m in batch.moves
+            )
+            if self._needs_resync or stale:
+                # A rebalance or a failed batch came in since this one was read.
+                self._needs_resync = True
+                return _Outcome(batch, committed=False)
             for tp, stored, first in batch.gaps:
                 log.warning(
                     "group %s: %s[%d] continues at offset %d, stored %d: records in between "
@@ -167,22 +207,27 @@ class GroupRuntime:
             except OffsetsMoved as exc:
                 log.info("%s", exc)
                 self._needs_resync = True
-                return
+                return _Outcome(batch, committed=False)
             except _TRANSIENT as exc:
                 self._needs_resync = True
                 await self._drop_connection()
-                failure = exc
-            else:
-                self._positions.update(batch.next_offsets())
-        if failure is not None:
-            self.metrics.retries.labels(self.group.name).inc()
-            await self._pause(stop, "applying a batch", failure)
-            return
-        self._backoff.reset()
-        seconds = time.perf_counter() - started
+                return _Outcome(batch, committed=False, failure=exc)
+            self._positions.update(batch.next_offsets())
+            seconds = time.perf_counter() - started
         self.metrics.committed(self.group.name, len(batch.rows), len(batch.dead_letters), seconds)
-        self._observe_lag(consumer)
-        await self._commit_to_kafka(consumer, batch.next_offsets())
+        return _Outcome(batch, committed=True)
+
+    async def _settle(
+        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, done: _Outcome
+    ) -> None:
+        """After a batch: back off on failure, else report lag and commit to Kafka."""
+        if done.failure is not None:
+            self.metrics.retries.labels(self.group.name).inc()
+            await self._pause(stop, "applying a batch", done.failure)
+        elif done.committed:
+            self._backoff.reset()
+            await self._observe_lag(consumer)
+            await self._commit_to_kafka(consumer, done.batch.next_offsets())
 
     async def _resync(self, consumer: AIOKafkaConsumer) -> None:
         """Read the stored offsets of every assigned partition and seek to them."""
@@ -237,13 +282,19 @@ class GroupRuntime:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
 
-    def _observe_lag(self, consumer: AIOKafkaConsumer) -> None:
-        lag = 0
-        for tp, position in self._positions.items():
-            high = consumer.highwater(tp)
-            if high is not None:
-                lag += max(high - position, 0)
-        self.metrics.lag.labels(self.group.name).set(lag)
+    async def _observe_lag(self, consumer: AIOKafkaConsumer, force: bool = False) -> None:
+        """Update the lag gauges; every few seconds (or when forced) the consumer_lag rows too."""
+        ends = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
+        lags = lag.measure(self._positions, ends)
+        self._lag.observe(lags)
+        if not lags or not self._lag.due(force):
+            return
+        async with self._lock:
+            try:
+                await lag.store(await self._connection(), self.group.group_id, lags)
+            except (psycopg.Error, OSError) as exc:
+                # Lag is for people and alerts; failing to report it must not stop consumption.
+                log.warning("group %s: consumer_lag not updated (%r)", self.group.name, exc)
 
     async def _commit_to_kafka(
         self, consumer: AIOKafkaConsumer, moved: dict[TopicPartition, int], force: bool = False
@@ -264,6 +315,13 @@ class GroupRuntime:
             await asyncio.wait_for(consumer.commit(pending), timeout=5)
         except (KafkaError, TimeoutError) as exc:
             log.info("group %s: Kafka offset commit skipped (%r)", self.group.name, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    batch: Batch
+    committed: bool
+    failure: BaseException | None = None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

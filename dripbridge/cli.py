@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from dripbridge.consumers_cli import consumers_command
 from dripbridge.errors import DripBridgeError
 from dripbridge.send_test import EPILOG as SEND_TEST_EPILOG
 from dripbridge.send_test import send_test_command
@@ -31,6 +32,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("send-test", epilog=SEND_TEST_EPILOG)(send_test_command)
+app.command("consumers")(consumers_command)
 
 
 def load_settings() -> Settings:

@@ -1,0 +1,74 @@
+"""Group status: lag per partition from log bounds and stored offsets, and how it is shown."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from aiokafka.structs import TopicPartition
+from rich.console import Console
+
+from consumers.groups.purchases import GROUP as PURCHASES
+from consumers.groups.streaks import GROUP as STREAKS
+from consumers.status import PartitionStatus, group_status
+from dripbridge.consumers_cli import render
+
+TOPIC = "p.store.purchase.completed"
+P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
+OTHER = TopicPartition("p.quest.completed", 0)
+
+
+@pytest.mark.parametrize(
+    ("log_start", "end", "stored", "lag"),
+    [
+        (0, 10, None, 10),  # never read: a new group starts at the log start
+        (4, 10, None, 6),  # ... which retention may have moved on
+        (0, 10, 7, 3),
+        (0, 10, 10, 0),
+        (8, 10, 5, 2),  # stored before the log start: records in between are gone
+        (0, 0, None, 0),  # empty partition
+    ],
+)
+def test_partition_lag(log_start: int, end: int, stored: int | None, lag: int) -> None:
+    assert PartitionStatus(TOPIC, 0, log_start, end, stored).lag == lag
+
+
+def test_group_status_combines_bounds_and_stored_offsets() -> None:
+    starts = {P0: 0, P1: 0, OTHER: 0}
+    ends = {P0: 5, P1: 3, OTHER: 9}
+    stored = {("drip-purchases", TOPIC, 0): 5, ("drip-streaks", "p.quest.completed", 0): 1}
+
+    status = group_status(PURCHASES, "p", starts, ends, stored)
+
+    assert status.topics == (TOPIC,)
+    assert status.tables == PURCHASES.tables
+    assert status.partitions == (
+        PartitionStatus(TOPIC, 0, 0, 5, 5),
+        PartitionStatus(TOPIC, 1, 0, 3, None),
+    )
+    assert (status.lag, status.caught_up, status.missing_topics) == (3, False, ())
+    document = status.as_json()
+    assert json.loads(json.dumps(document)) == document
+    assert [p["lag"] for p in document["partitions"]] == [0, 3]
+
+
+def test_missing_topic_is_reported_and_has_no_lag() -> None:
+    status = group_status(STREAKS, "p", {}, {}, {})
+    assert status.missing_topics == ("p.quest.completed",)
+    assert (status.partitions, status.lag, status.caught_up) == ((), 0, True)
+
+
+def test_render_lists_groups_and_only_partitions_behind() -> None:
+    behind = group_status(PURCHASES, "p", {P0: 0, P1: 0}, {P0: 5, P1: 3}, {})
+    missing = group_status(STREAKS, "p", {}, {}, {})
+    out = io.StringIO()
+
+    render([behind, missing], "p", Console(file=out, width=160))
+
+    text = out.getvalue()
+    assert "drip-purchases" in text and "store.purchase.completed" in text
+    assert "behind" in text and "caught up" in text and "1 topic(s) missing" in text
+    assert "Partitions behind" in text
+    assert "p.quest.completed" not in text.split("Partitions behind")[1]
+    assert "none (log start)" in text
