@@ -38,14 +38,15 @@ from consumers.groups.leaderboard_rows import (
 from dripbridge.contract import EventType
 from dripbridge.settings import Settings
 
-# The member upsert keeps each value whose event time is newer; the UPDATE that follows copies
-# a changed ``active`` onto the member's balances, the copy the ranking index filters on.
+# The member upsert keeps each value whose event time is newer. The UPDATE that follows copies
+# ``active`` onto the member's balances, the copy the ranking index filters on: for members whose
+# membership this batch changed, and for inactive members (their new balances start active).
 _MEMBERS = """
 WITH e AS (
     SELECT * FROM unnest(
-        %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],
-        %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
-        %s::timestamptz[]
+        %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::text[],
+        %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[],
+        %b::timestamptz[]
     ) AS e(realm_id, member_id, username, username_at, display_name,
            joined_at, joined_event_at, left_at, left_event_at, last_event_at)
 ), up AS (
@@ -73,7 +74,7 @@ WITH e AS (
 )
 UPDATE member_balances b SET active = up.active
 FROM up JOIN e USING (realm_id, member_id)
-WHERE (e.joined_event_at IS NOT NULL OR e.left_event_at IS NOT NULL)
+WHERE (NOT up.active OR e.joined_event_at IS NOT NULL OR e.left_event_at IS NOT NULL)
   AND b.realm_id = up.realm_id AND b.member_id = up.member_id AND b.active <> up.active
 """
 
@@ -81,7 +82,7 @@ WHERE (e.joined_event_at IS NOT NULL OR e.left_event_at IS NOT NULL)
 # (rather than ON CONFLICT DO UPDATE) leaves rows it does not change unlocked.
 _POINTS = """
 WITH e AS (
-    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[])
+    SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[])
         AS e(realm_id, realm_point_id, point_name, name_at)
 ), fresh AS (
     INSERT INTO realm_points (realm_id, realm_point_id, point_name, name_at)
@@ -95,21 +96,17 @@ WHERE k.realm_id = e.realm_id AND k.realm_point_id = e.realm_point_id
   AND (k.point_name IS NULL OR (e.name_at, e.point_name) > (k.name_at, k.point_name))
 """
 
+# New rows start active; the member statement, which runs next, corrects inactive members.
 _BALANCES = """
 INSERT INTO member_balances AS b
-    (realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id, active)
-SELECT e.realm_id, e.member_id, e.realm_point_id, e.point_name, e.balance, e.as_of,
-       e.event_id, m.active
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[],
-            %s::text[])
-    AS e(realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id)
-JOIN members m ON m.realm_id = e.realm_id AND m.member_id = e.member_id
+    (realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id)
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
+                     %b::timestamptz[], %b::text[])
 ON CONFLICT (realm_id, member_id, realm_point_id) DO UPDATE SET
     point_name = excluded.point_name,
     balance = excluded.balance,
     as_of = excluded.as_of,
     event_id = excluded.event_id,
-    active = excluded.active,
     applied_at = now()
 WHERE (excluded.as_of, excluded.event_id) > (b.as_of, b.event_id)
 """
@@ -117,8 +114,8 @@ WHERE (excluded.as_of, excluded.event_id) > (b.as_of, b.event_id)
 _AWARDS = """
 INSERT INTO point_awards (event_id, realm_id, member_id, realm_point_id, point_name, amount,
                           reason, new_balance, awarded_at)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
-                     %s::text[], %s::bigint[], %s::timestamptz[])
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
+                     %b::text[], %b::bigint[], %b::timestamptz[])
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -171,13 +168,13 @@ def _award(a: Award) -> tuple[object, ...]:
 def statements(folded: Folded) -> list[tuple[str, list[list[object]]]]:
     """The SQL and parameter columns for a folded batch, in the order they must run."""
     plan: list[tuple[str, list[list[object]]]] = []
-    if folded.members:
-        plan.append((_MEMBERS, _columns([_member(p) for p in folded.members])))
     if folded.points:
         rows = [(p.realm_id, p.realm_point_id, p.point_name, p.name_at) for p in folded.points]
         plan.append((_POINTS, _columns(rows)))
     if folded.balances:
         plan.append((_BALANCES, _columns([_balance(a) for a in folded.balances])))
+    if folded.members:
+        plan.append((_MEMBERS, _columns([_member(p) for p in folded.members])))
     if folded.awards:
         plan.append((_AWARDS, _columns([_award(a) for a in folded.awards])))
     return plan
@@ -188,8 +185,8 @@ async def apply(
 ) -> None:
     """Apply a batch with at most four set-based statements, sent in one pipeline.
 
-    Runs inside the runtime's transaction and never commits. Members go first: balances
-    take ``active`` from them.
+    Runs inside the runtime's transaction and never commits. Balances go before members:
+    the member statement copies ``active`` onto them, new ones included.
     """
     plan = statements(fold(rows))
     if not plan:

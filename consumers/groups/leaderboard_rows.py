@@ -10,7 +10,7 @@ so a batch gives the same tables as its events applied one at a time.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -131,9 +131,12 @@ def _integer(payload: Mapping[str, Any], path: str) -> int:
     return int(node)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemberPatch:
-    """What one batch says about one member; None fields say nothing and change nothing."""
+    """What one batch says about one member; None fields say nothing and change nothing.
+
+    Mutable: :func:`fold` builds it up record by record.
+    """
 
     realm_id: str
     member_id: str
@@ -185,19 +188,21 @@ def fold(rows: Sequence[LeaderboardRow]) -> Folded:
     points: dict[tuple[str, str], PointName] = {}
     for row in rows:
         key = (row.realm_id, row.member_id)
-        patch = members.get(key) or MemberPatch(*key)
-        members[key] = _patched(patch, row)
+        patch = members.get(key)
+        if patch is None:
+            patch = members[key] = MemberPatch(*key)
+        _patch(patch, row)
         if isinstance(row, Award):
             awards.setdefault(row.event_id, row)
             bkey = (row.realm_id, row.member_id, row.realm_point_id)
             held = balances.get(bkey)
             if held is None or (row.event_at, row.event_id) > (held.event_at, held.event_id):
                 balances[bkey] = row
-            name = PointName(row.realm_id, row.realm_point_id, row.point_name, row.event_at)
             pkey = (row.realm_id, row.realm_point_id)
             known = points.get(pkey)
-            if known is None or _name_rank(name) > _name_rank(known):
-                points[pkey] = name
+            mine = (row.point_name is not None, row.event_at, row.point_name or "")
+            if known is None or mine > _name_rank(known):
+                points[pkey] = PointName(*pkey, row.point_name, row.event_at)
     return Folded(
         members=[members[k] for k in sorted(members)],
         awards=list(awards.values()),
@@ -210,24 +215,21 @@ def _name_rank(name: PointName) -> tuple[bool, datetime, str]:
     return (name.point_name is not None, name.name_at, name.point_name or "")
 
 
-def _later(new: datetime, held: datetime | None) -> bool:
-    return held is None or new > held
-
-
-def _patched(patch: MemberPatch, row: LeaderboardRow) -> MemberPatch:
-    last = row.event_at if patch.last_event_at is None else max(patch.last_event_at, row.event_at)
-    patch = replace(patch, last_event_at=last)
-    if isinstance(row, Joined) and _later(row.event_at, patch.joined_event_at):
-        patch = replace(
-            patch,
-            display_name=row.display_name,
-            joined_at=row.joined_at,
-            joined_event_at=row.event_at,
+def _patch(patch: MemberPatch, row: LeaderboardRow) -> None:
+    at = row.event_at
+    if patch.last_event_at is None or at > patch.last_event_at:
+        patch.last_event_at = at
+    if isinstance(row, Left):
+        if patch.left_event_at is None or at > patch.left_event_at:
+            patch.left_at, patch.left_event_at = row.left_at, at
+        return
+    if isinstance(row, Joined) and (patch.joined_event_at is None or at > patch.joined_event_at):
+        patch.display_name, patch.joined_at, patch.joined_event_at = (
+            row.display_name,
+            row.joined_at,
+            at,
         )
-    if isinstance(row, Left) and _later(row.event_at, patch.left_event_at):
-        patch = replace(patch, left_at=row.left_at, left_event_at=row.event_at)
-    if isinstance(row, Joined | Award) and row.username is not None:
-        mine = (row.event_at, row.username)
-        if patch.username_at is None or mine > (patch.username_at, patch.username or ""):
-            patch = replace(patch, username=row.username, username_at=row.event_at)
-    return patch
+    if row.username is not None and (
+        patch.username_at is None or (at, row.username) > (patch.username_at, patch.username or "")
+    ):
+        patch.username, patch.username_at = row.username, at
