@@ -40,3 +40,18 @@ async def apply_batch(
         if batch.rows:
             await group.apply(conn, batch.rows, settings)
         await dead_letters.insert(conn, group.group_id, batch.dead_letters)
+
+
+async def apply_effects(
+    conn: psycopg.AsyncConnection[Any], group: ConsumerGroup[Any], batch: Batch, settings: Settings
+) -> None:
+    """Apply ``batch``'s rows and dead letters atomically on the live tables, moving no offsets.
+
+    For re-applying a range of records the group has already been through (``replay --since``):
+    the groups' idempotence makes that change nothing that is already right, and leaving the
+    stored offsets alone lets it run beside the group's live processes.
+    """
+    async with conn.transaction():
+        if batch.rows:
+            await group.apply(conn, batch.rows, settings)
+        await dead_letters.insert(conn, group.group_id, batch.dead_letters)

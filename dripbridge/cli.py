@@ -16,6 +16,8 @@ from pydantic import ValidationError
 
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.errors import DripBridgeError
+from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
+from dripbridge.replay_cli import replay_command
 from dripbridge.send_test import EPILOG as SEND_TEST_EPILOG
 from dripbridge.send_test import send_test_command
 from dripbridge.settings import Settings
@@ -33,6 +35,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("send-test", epilog=SEND_TEST_EPILOG)(send_test_command)
 app.command("consumers")(consumers_command)
+app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 
 
 def load_settings() -> Settings:

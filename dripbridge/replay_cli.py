@@ -1,0 +1,133 @@
+"""``drip-bridge replay GROUP``: rebuild a group's tables, or re-apply events since a time.
+
+The machinery lives in :mod:`consumers.replay`; this module parses the options, shows a
+progress bar on stderr while the run goes, and prints a summary when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from consumers.replay import ReplaySummary
+
+EPILOG = (
+    "--from-beginning refuses to start while processes of the group run (stop them first); "
+    "--since can run beside them. See README, 'Replay and backfill'."
+)
+
+GroupArg = Annotated[str, typer.Argument(help="The group to replay (see drip-bridge consumers).")]
+BeginningOpt = Annotated[
+    bool,
+    typer.Option(
+        "--from-beginning",
+        help="Rebuild the group's tables from its topics into shadow tables, then swap them in.",
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        metavar="TIMESTAMP",
+        help="Re-apply events published at or after this ISO 8601 time or date (UTC if no "
+        "offset), on the live tables; stores no offsets.",
+    ),
+]
+
+
+def parse_since(text: str) -> datetime:
+    """An ISO 8601 date-time or date; UTC when it names no offset, midnight for a date."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        try:
+            day = date.fromisoformat(text.strip())
+        except ValueError:
+            raise typer.BadParameter(
+                f"{text!r} is not an ISO 8601 date-time or date (2024-01-20T15:30:00Z)",
+                param_hint="--since",
+            ) from None
+        parsed = datetime(day.year, day.month, day.day)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class _RateColumn(ProgressColumn):
+    """Records per second, as rich measures it over the last updates."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} events/s" if speed else "", style="progress.data.speed")
+
+
+def replay_command(
+    group: GroupArg, from_beginning: BeginningOpt = False, since: SinceOpt = None
+) -> None:
+    """Rebuild a group's tables from the beginning, or re-apply events since a time."""
+    from consumers import registry
+    from consumers import replay as replays
+    from dripbridge.cli import load_settings
+
+    if from_beginning == (since is not None):
+        raise typer.BadParameter("give exactly one of --from-beginning and --since TIMESTAMP")
+    when = parse_since(since) if since is not None else None
+    chosen = registry.get(group)
+    settings = load_settings()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    with progress:
+        task = progress.add_task(f"replay {chosen.name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        if when is None:
+            run = replays.from_beginning(settings, chosen, advance)
+        else:
+            run = replays.since(settings, chosen, when, advance)
+        summary = asyncio.run(run)
+    print_summary(summary, Console())
+
+
+def print_summary(summary: ReplaySummary, console: Console) -> None:
+    """The figures of a finished replay, one per line."""
+    table = Table(title=f"replay {summary.group} {summary.mode}: done", title_justify="left")
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.show_header = False
+    table.add_row("records read", f"{summary.records:,}")
+    table.add_row("events applied", f"{summary.events:,}")
+    table.add_row("dead letters", f"{summary.dead_letters:,}")
+    table.add_row("partitions", f"{summary.partitions:,}")
+    table.add_row("duration", f"{summary.seconds:,.1f} s")
+    table.add_row("rate", f"{summary.rate:,.0f} events/s")
+    swapped = ", ".join(summary.tables_swapped) or "none (live tables updated in place)"
+    table.add_row("tables swapped", swapped)
+    console.print(table)

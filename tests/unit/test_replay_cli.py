@@ -1,0 +1,72 @@
+"""`drip-bridge replay` options and summary; the replay itself runs in integration tests."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import typer
+from rich.console import Console
+from typer.testing import CliRunner
+
+from consumers.replay import ReplaySummary
+from dripbridge.cli import app
+from dripbridge.replay_cli import parse_since, print_summary
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-01-20", datetime(2024, 1, 20, tzinfo=UTC)),
+        ("2024-01-20T15:30:00Z", datetime(2024, 1, 20, 15, 30, tzinfo=UTC)),
+        ("2024-01-20T15:30:00", datetime(2024, 1, 20, 15, 30, tzinfo=UTC)),
+        ("2024-01-20 15:30", datetime(2024, 1, 20, 15, 30, tzinfo=UTC)),
+        (
+            "2024-01-20T17:30:00+02:00",
+            datetime(2024, 1, 20, 17, 30, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        (" 2024-01-20 ", datetime(2024, 1, 20, tzinfo=UTC)),
+    ],
+)
+def test_parse_since(text: str, expected: datetime) -> None:
+    parsed = parse_since(text)
+    assert parsed == expected and parsed.tzinfo is not None
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2024-13-01", "20/01/2024", ""])
+def test_parse_since_refuses_what_is_not_iso_8601(text: str) -> None:
+    with pytest.raises(typer.BadParameter, match="ISO 8601"):
+        parse_since(text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["replay", "leaderboard"],
+        ["replay", "leaderboard", "--from-beginning", "--since", "2024-01-20"],
+    ],
+)
+def test_exactly_one_mode(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "exactly one of --from-beginning and --since" in result.output
+
+
+def test_summary_shows_every_figure() -> None:
+    summary = ReplaySummary(
+        "leaderboard",
+        "from the beginning",
+        records=3075,
+        events=3069,
+        dead_letters=6,
+        seconds=1.5,
+        tables_swapped=("members", "point_awards"),
+        partitions=9,
+    )
+    out = io.StringIO()
+    print_summary(summary, Console(file=out, width=120))
+    text = out.getvalue()
+    for figure in ("3,075", "3,069", "6", "9", "1.5 s", "2,050 events/s", "members, point_awards"):
+        assert figure in text
+    assert ReplaySummary("g", "since", seconds=0).rate == 0
