@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from dripbridge.errors import UnusableEvent
@@ -16,14 +17,19 @@ from dripbridge.errors import UnusableEvent
 _MISSING = object()
 
 
+@lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def _lookup(payload: Mapping[str, Any], path: str) -> Any:
+    # Runs for every field of every event: dicts (what orjson gives) skip the slower ABC check.
     node: Any = payload
-    walked: list[str] = []
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            where = ".".join(walked)
+    parts = _parts(path)
+    for depth, part in enumerate(parts):
+        if type(node) is not dict and not isinstance(node, Mapping):
+            where = ".".join(parts[:depth])
             raise UnusableEvent(f"{where} must be an object, got {_kind(node)} (reading {path})")
-        walked.append(part)
         node = node.get(part, _MISSING)
         if node is _MISSING or node is None:
             return _MISSING
@@ -41,9 +47,9 @@ def _kind(value: Any) -> str:
 def _text(value: Any, path: str) -> str:
     # Ids are strings in DRIP's guide; integers are accepted too because JSON producers
     # sometimes send numeric ids, and the record key (contract.member_id_of) does the same.
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if type(value) is not str and (isinstance(value, bool) or not isinstance(value, str | int)):
         raise UnusableEvent(f"{path} must be a string, got {_kind(value)}")
-    text = str(value)
+    text = value if type(value) is str else str(value)
     if not text.strip():
         raise UnusableEvent(f"{path} must not be empty")
     return text

@@ -119,7 +119,7 @@ def _award(event: Event, payload: Mapping[str, Any], realm_id: str, at: datetime
 def _integer(payload: Mapping[str, Any], path: str) -> int:
     node: Any = payload
     for part in path.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
+        node = node.get(part) if type(node) is dict or isinstance(node, Mapping) else None
     if node is None:
         raise UnusableEvent(f"{path} is missing")
     if isinstance(node, bool) or not isinstance(node, int | float):
