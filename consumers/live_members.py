@@ -11,6 +11,8 @@ expires, so a refusal right after a crash clears itself after that long.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,8 +56,17 @@ def reading(members: Iterable[Member], topics: Sequence[str]) -> list[Member]:
 
 
 async def live_members(
-    admin: AIOKafkaAdminClient, group_id: str, topics: Sequence[str]
+    admin: AIOKafkaAdminClient, group_id: str, topics: Sequence[str], settle_s: float = 10.0
 ) -> list[Member]:
-    """Members of ``group_id`` currently subscribed to any of ``topics``."""
-    responses = await admin.describe_consumer_groups([group_id])
-    return reading(members_of([r.to_object() for r in responses], group_id), topics)
+    """Members of ``group_id`` currently subscribed to any of ``topics``.
+
+    While the group rebalances, the coordinator reports members without their subscription;
+    the question is asked again for up to ``settle_s`` seconds, then such members count.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        responses = await admin.describe_consumer_groups([group_id])
+        members = members_of([r.to_object() for r in responses], group_id)
+        if all(m.topics is not None for m in members) or time.monotonic() > deadline:
+            return reading(members, topics)
+        await asyncio.sleep(0.5)

@@ -9,7 +9,9 @@ runtime does (:func:`consumers.decode.assemble`).
 then swaps tables, dead letters and the group's stored offsets in one transaction: readers
 never see a half-built table, and a replay that fails or is killed changes nothing live. It
 refuses to start while live processes of the group run (:mod:`consumers.live_members`), and
-while another rebuild of the group runs (a PostgreSQL advisory lock).
+while another rebuild of the group runs (a PostgreSQL advisory lock). A live process started
+after that check cannot make the swap wrong: if it stored offsets past the build's end, the
+build reads on to them before swapping, so the swap never takes back an applied event.
 
 ``since`` re-applies records from the first one published at or after a time, on the live
 tables, and stores no offsets. It relies on the groups' idempotence (event ids under unique
@@ -95,6 +97,10 @@ async def from_beginning(
         if not locked or not locked[0]:
             raise ReplayRefused(f"another replay of group {group.name} is running; wait for it")
         tables = await shadow.owned_tables(conn, group)
+
+        async def build(batch: Batch) -> None:
+            await apply_batch(conn, group, batch, settings, schema=schema)
+
         try:
             async with _reader(settings, group) as consumer:
                 starts, ends = await log_bounds(consumer, tps)
@@ -103,15 +109,15 @@ async def from_beginning(
                 await conn.execute(
                     sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
                 )
-                positions = await offsets.claim(conn, group.group_id, starts)
-
-                async def build(batch: Batch) -> None:
-                    await apply_batch(conn, group, batch, settings, schema=schema)
-
-                await _read(consumer, group, settings, positions, ends, build, summary, progress)
-            await conn.execute("RESET search_path")
-            ranges = {tp: (starts[tp], ends[tp]) for tp in tps}
-            await shadow.swap(conn, group, schema, tables, ranges)
+                while True:
+                    built = await offsets.claim(conn, group.group_id, starts)
+                    await _read(consumer, group, settings, built, ends, build, summary, progress)
+                    ranges = {tp: (starts[tp], ends[tp]) for tp in tps}
+                    ahead = await shadow.swap(conn, group, schema, tables, ranges)
+                    if not ahead:
+                        break
+                    # A live process started meanwhile and went past the build: catch up first.
+                    ends = {tp: max(end, ahead.get(tp, end)) for tp, end in ends.items()}
         except BaseException:
             # Best effort: a replay killed outright leaves the schema to the next one instead.
             with contextlib.suppress(Exception):
@@ -181,17 +187,20 @@ async def _read(
     """Apply every record from ``starts`` up to (not including) ``ends``, batch by batch."""
     positions = dict(starts)
     pending = {tp for tp in ends if positions[tp] < ends[tp]}
-    total = sum(ends[tp] - positions[tp] for tp in pending)
+    base = summary.records  # a catch-up round adds to the records already counted
+    total = base + sum(ends[tp] - positions[tp] for tp in pending)
     summary.partitions = len(ends)
 
     def report() -> None:
         if progress is not None:
-            progress(sum(min(positions[tp], ends[tp]) - starts[tp] for tp in ends), total)
+            done = sum(max(min(positions[tp], ends[tp]) - starts[tp], 0) for tp in ends)
+            progress(base + done, total)
 
     report()
     if not pending:
         return
     consumer.assign(sorted(pending))
+    consumer.resume(*pending)
     for tp in pending:
         consumer.seek(tp, positions[tp])
     while pending:

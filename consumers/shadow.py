@@ -71,26 +71,52 @@ async def drop(conn: psycopg.AsyncConnection[Any], schema: str) -> None:
     await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(_id(schema)))
 
 
+class _LiveAhead(Exception):
+    def __init__(self, ahead: dict[TopicPartition, int]) -> None:
+        self.ahead = ahead
+
+
 async def swap(
     conn: psycopg.AsyncConnection[Any],
     group: ConsumerGroup[Any],
     schema: str,
     tables: Sequence[str],
     ranges: Mapping[TopicPartition, Range],
-) -> None:
+) -> dict[TopicPartition, int]:
     """Replace the live tables, dead letters and offsets with the shadow's, then drop it.
 
-    Locks are taken in the order a live batch takes them (offset rows, then tables), so a live
-    process started meanwhile waits, and its next batch is then refused by the offsets'
-    compare-and-set and re-read from the swapped offsets; the two never deadlock.
+    Returns ``{}`` once swapped. If a live process of the group started during the build and
+    stored offsets past the end of the build, nothing is changed and those offsets are
+    returned: the build must reach them first, or the swap would take back events the live
+    tables already show. Locks are taken in the order a live batch takes them (offset rows,
+    then tables), so the two never deadlock; a live batch waiting on them is then refused by
+    the offsets' compare-and-set and re-read from the swapped offsets.
     """
+    try:
+        await _swap(conn, group, schema, tables, ranges)
+    except _LiveAhead as exc:
+        return exc.ahead
+    return {}
+
+
+async def _swap(
+    conn: psycopg.AsyncConnection[Any],
+    group: ConsumerGroup[Any],
+    schema: str,
+    tables: Sequence[str],
+    ranges: Mapping[TopicPartition, Range],
+) -> None:
     tps = sorted(ranges)
     async with conn.transaction():
-        await conn.execute(
-            "SELECT 1 FROM public.consumer_offsets WHERE group_id = %s AND topic = ANY(%s)"
-            " ORDER BY topic, partition FOR UPDATE",
+        cur = await conn.execute(
+            "SELECT topic, partition, next_offset FROM public.consumer_offsets"
+            " WHERE group_id = %s AND topic = ANY(%s) ORDER BY topic, partition FOR UPDATE",
             [group.group_id, sorted({tp.topic for tp in tps})],
         )
+        stored = {TopicPartition(t, p): o for t, p, o in await cur.fetchall()}
+        ahead = {tp: o for tp, o in stored.items() if tp in ranges and o > ranges[tp][1]}
+        if ahead:
+            raise _LiveAhead(ahead)  # rolls the transaction back, releasing the locks
         if tables:
             live = sql.SQL(", ").join(_live(t) for t in tables)
             await conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(live))

@@ -7,11 +7,12 @@ runtime: a rebuild must give the same rows, row for row, whatever happened to th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ from consumers.groups.leaderboard import GROUP
 from consumers.runtime import GroupRuntime
 from dripbridge.errors import ReplayRefused
 from dripbridge.settings import Settings
-from tests.group_runs import run_until_stored
-from tests.integration.test_runtime import wait_for
-from tests.leaderboard_model import generate
+from tests.group_runs import run_until_stored, stored_offsets
+from tests.integration.test_runtime import tables, wait_for
+from tests.leaderboard_model import expected, generate
 from tests.records import produce
 
 pytestmark = pytest.mark.integration
@@ -272,3 +273,49 @@ async def test_since_starts_at_the_first_record_published_at_or_after_the_time(
     assert {row[0] for row in await cur.fetchall()} == awarded
     nothing = await replay.since(run, GROUP, datetime.now(UTC) + timedelta(hours=1))
     assert (nothing.records, nothing.partitions) == (0, len(GROUP.topics(run.topic_prefix)) * 3)
+
+
+async def test_a_process_started_during_the_rebuild_resumes_from_the_swapped_offsets(
+    run: Settings, conn: Conn
+) -> None:
+    """The refusal is checked at the start only: the swap must stay right if one starts later."""
+    first = generate(seed=5, members=6, awards_per_member=4)
+    sent = await produce(run, first.delivered)
+    await run_until_stored(GROUP, run, sent)
+    await tamper(conn)
+    gate, built_some = asyncio.Event(), asyncio.Event()
+
+    async def held(c: Conn, rows: Sequence[Any], settings: Settings) -> None:
+        if built_some.is_set():
+            await gate.wait()
+        built_some.set()
+        await GROUP.apply(c, rows, settings)
+
+    rebuild = asyncio.create_task(
+        replay.from_beginning(run, dataclasses.replace(GROUP, apply=held))
+    )
+    stop = asyncio.Event()
+    live: asyncio.Task[None] | None = None
+    try:
+        await asyncio.wait_for(built_some.wait(), 30)
+        second = generate(seed=8, members=3, awards_per_member=3)
+        more = await produce(run, second.delivered)
+        live = asyncio.create_task(GroupRuntime(GROUP, run).run(stop))
+
+        async def live_caught_up() -> bool:
+            return await stored_offsets(conn, GROUP.group_id, run.topic_prefix) == sent + more
+
+        await wait_for(live_caught_up, 60, "the live process to apply the new events")
+        gate.set()
+        # The live process went past the end read at the start: the rebuild catches up to it
+        # before swapping, so the swap takes back nothing the live tables showed.
+        assert (await asyncio.wait_for(rebuild, 60)).records == sent + more
+        assert await live_caught_up()
+    finally:
+        gate.set()
+        stop.set()
+        if live is not None:
+            await asyncio.wait_for(live, 20)
+        if not rebuild.done():
+            rebuild.cancel()
+    assert await tables(conn) == expected([*first.usable, *second.usable])
