@@ -123,7 +123,9 @@ async def test_sigkill_mid_stream_then_restart(
 async def test_two_processes_give_the_result_of_one(
     settings: Settings, conn: Conn, consumers: Consumers
 ) -> None:
-    stream, sent = await produced(settings, seed=22)
+    stream = generate(seed=22, members=150, awards_per_member=30)
+    half = len(stream.delivered) // 2
+    sent = await produce(settings, stream.delivered[:half])
     prefix = settings.topic_prefix
 
     consumers.start()
@@ -138,7 +140,8 @@ async def test_two_processes_give_the_result_of_one(
         return "reading " + prefix in consumers.log(1)
 
     await wait_for(second_holds_partitions, 60, "the second consumer to get partitions")
-    assert await stored_total(conn, prefix) < sent, "the stream ended before the rebalance"
+    # The rest arrives while both run, on every partition: each process applies its share.
+    sent += await produce(settings, stream.delivered[half:])
 
     async def all_stored() -> bool:
         return await stored_total(conn, prefix) == sent
