@@ -58,24 +58,27 @@ class Metrics:
             buckets=_PUBLISH_BUCKETS,
             registry=self.registry,
         )
-        self._request_children: dict[tuple[int, str], Counter] = {}
+        # labels() validates and looks up on every call; the hot path reuses the children.
+        self._children: dict[tuple[object, ...], Counter] = {}
+
+    def _child(self, counter: Counter, *values: str) -> Counter:
+        key = (counter, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*values)
+        return child
 
     def request(self, status: int, event_type: str | None) -> None:
         """Count one answered request."""
-        label = type_label(event_type)
-        child = self._request_children.get((status, label))
-        if child is None:
-            child = self._requests.labels(status=str(status), event_type=label)
-            self._request_children[(status, label)] = child
-        child.inc()
+        self._child(self._requests, str(status), type_label(event_type)).inc()
 
     def signature_failure(self, reason: str) -> None:
         """Count one 401 by its reason."""
-        self._signature_failures.labels(reason=reason).inc()
+        self._child(self._signature_failures, reason).inc()
 
     def signature_form(self, form: str) -> None:
         """Count one verified signature by the form it matched."""
-        self._signature_forms.labels(form=form).inc()
+        self._child(self._signature_forms, form).inc()
 
     def published(self, seconds: float) -> None:
         """Record how long one acknowledged publish took."""

@@ -9,19 +9,22 @@ duplicates. A publish that times out may still reach Kafka later (the producer k
 retrying the batch); the sender was told 503 and retries, and consumers count each event id
 once.
 
-Concurrent requests share the producer, so their records batch together (``linger_ms``).
+Concurrent requests share the producer; their records are handed to it in waves, one per
+``linger_ms`` window, so that a wave leaves in one produce request (see :class:`Waves`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from bridge.ingest import Record
+from bridge.pacing import Deadlines, Waves
 from dripbridge.errors import PublishTimeout, ServiceUnavailable
 from dripbridge.settings import Settings
 
@@ -33,12 +36,37 @@ class Ack(NamedTuple):
     offset: int
 
 
+class _KeyPartitioner:
+    """aiokafka's default partitioning (murmur2 of the key, as Java clients do), memoized.
+
+    aiokafka's murmur2 is pure Python and costs about as much as verifying a signature;
+    members send many events, so most keys repeat.
+    """
+
+    _MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._default = DefaultPartitioner()
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return int(self._default(key, all_partitions, available))
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= self._MAX_KEYS:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[hashed % len(all_partitions)]
+
+
 class Publisher:
     """Publishes records and waits for Kafka's acknowledgement, within a time limit."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._timeout_s = settings.publish_timeout_s
+        self._deadlines = Deadlines(settings.publish_timeout_s)
+        self._waves = Waves(settings.linger_ms / 1000, self._send)
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -48,7 +76,9 @@ class Publisher:
             client_id="drip-bridge-receiver",
             acks="all",
             enable_idempotence=True,
-            linger_ms=self._settings.linger_ms,
+            # The lingering happens in Waves, across partitions; see there.
+            linger_ms=0,
+            partitioner=_KeyPartitioner(),
         )
         try:
             await producer.start()
@@ -59,9 +89,12 @@ class Publisher:
                 "start it (drip-bridge local start) or fix DRIP_KAFKA_BOOTSTRAP_SERVERS"
             ) from exc
         self._producer = producer
+        self._deadlines.start()
 
     async def stop(self) -> None:
         """Flush what is buffered and close the producer."""
+        await self._waves.drain()
+        await self._deadlines.stop()
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()
@@ -76,20 +109,31 @@ class Publisher:
         producer = self._producer
         if producer is None:
             raise ServiceUnavailable("the Kafka producer is not running")
+        task = asyncio.current_task()
+        assert task is not None
+        self._deadlines.watch(task)
         try:
-            # asyncio.timeout rather than wait_for: same deadline, no extra task per request.
-            async with asyncio.timeout(self._timeout_s):
-                delivery = await producer.send(
-                    record.topic, record.value, key=record.key, headers=record.headers
-                )
-                meta = await delivery
-        except TimeoutError:
-            raise PublishTimeout(
-                f"Kafka did not acknowledge within {self._timeout_s:g} s"
-            ) from None
+            meta = await self._waves.submit(record)
+        except asyncio.CancelledError:
+            if self._deadlines.release(task):
+                raise PublishTimeout(
+                    f"Kafka did not acknowledge within {self._deadlines.timeout_s:g} s"
+                ) from None
+            raise
         except KafkaError as exc:
             raise ServiceUnavailable(f"Kafka refused the record: {exc!r}") from exc
+        finally:
+            self._deadlines.release(task)
         return Ack(meta.partition, meta.offset)
+
+    async def _send(self, record: Record) -> asyncio.Future[Any]:
+        producer = self._producer
+        if producer is None:
+            raise ServiceUnavailable("the Kafka producer is not running")
+        delivery: asyncio.Future[Any] = await producer.send(
+            record.topic, record.value, key=record.key, headers=record.headers
+        )
+        return delivery
 
     async def ready(self, timeout_s: float) -> bool:
         """True when a broker answers a metadata request within ``timeout_s``."""

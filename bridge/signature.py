@@ -20,6 +20,7 @@ whitespace is ignored. Anything else is ``malformed``.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Sequence
 from enum import StrEnum
@@ -80,26 +81,33 @@ def parse_header(value: bytes | str | None) -> bytes:
     return digest
 
 
-def matches(digest: bytes, payload: bytes, secrets: Sequence[bytes]) -> bool:
-    """True when ``digest`` is the HMAC-SHA256 of ``payload`` under one of ``secrets``."""
-    for secret in secrets:
-        if hmac.compare_digest(hmac.digest(secret, payload, "sha256"), digest):
-            return True
-    return False
+class Verifier:
+    """Checks signatures against a fixed set of secrets, keyed once rather than per request."""
 
+    def __init__(self, secrets: Sequence[bytes]) -> None:
+        self._keyed = [hmac.new(secret, digestmod=hashlib.sha256) for secret in secrets]
 
-def verify(header: bytes | str | None, body: bytes, secrets: Sequence[bytes]) -> Form:
-    """The form the signature matched, or BadSignature with the reason it did not.
+    def matches(self, digest: bytes, payload: bytes) -> bool:
+        """True when ``digest`` is the HMAC-SHA256 of ``payload`` under one of the secrets."""
+        for keyed in self._keyed:
+            mac = keyed.copy()
+            mac.update(payload)
+            if hmac.compare_digest(mac.digest(), digest):
+                return True
+        return False
 
-    A body that is not JSON has no compact form, so a raw mismatch on it is a mismatch.
-    """
-    digest = parse_header(header)
-    if matches(digest, body, secrets):
-        return Form.RAW
-    try:
-        compact = compact_form(decode_json(body))
-    except InvalidEvent:
-        compact = None
-    if compact is not None and compact != body and matches(digest, compact, secrets):
-        return Form.COMPACT
-    raise BadSignature(Failure.MISMATCH)
+    def verify(self, header: bytes | str | None, body: bytes) -> Form:
+        """The form the signature matched, or BadSignature with the reason it did not.
+
+        A body that is not JSON has no compact form, so a raw mismatch on it is a mismatch.
+        """
+        digest = parse_header(header)
+        if self.matches(digest, body):
+            return Form.RAW
+        try:
+            compact = compact_form(decode_json(body))
+        except InvalidEvent:
+            compact = None
+        if compact is not None and compact != body and self.matches(digest, compact):
+            return Form.COMPACT
+        raise BadSignature(Failure.MISMATCH)

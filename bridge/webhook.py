@@ -45,7 +45,7 @@ class WebhookEndpoint:
     """The ASGI app behind ``POST /webhooks/drip``; one per receiver app."""
 
     def __init__(self, settings: Settings, publisher: Publisher, metrics: Metrics) -> None:
-        self._secrets = settings.require_webhook_secrets()
+        self._verifier = signature.Verifier(settings.require_webhook_secrets())
         self._max_body = settings.max_body_bytes
         self._prefix = settings.topic_prefix
         self._publisher = publisher
@@ -64,7 +64,7 @@ class WebhookEndpoint:
                 raise _Refused(413, f"body larger than {self._max_body} bytes")
             body = await self._read_body(receive)
             try:
-                form = signature.verify(header, body, self._secrets)
+                form = self._verifier.verify(header, body)
             except signature.BadSignature as exc:
                 self._metrics.signature_failure(exc.reason)
                 raise _Refused(401, str(exc)) from None

@@ -13,6 +13,7 @@ from dripbridge.contract import (
     Envelope,
     EventType,
     Header,
+    _normalise_numbers,
     build_headers,
     canonical_json,
     event_identity,
@@ -122,3 +123,35 @@ def test_headers_round_trip(realm: str | None) -> None:
         received,
     )
     assert dict(headers)[Header.REALM_ID] == (realm or "").encode()
+
+
+def _reference_canonical(event: Any) -> bytes:
+    return json.dumps(
+        _normalise_numbers(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+_AWKWARD = "".join(map(chr, range(0x20))) + '"\\/\x7f\u2028\u2029é⭐😀\uffff'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *_SAMPLES,
+        {"s": _AWKWARD, _AWKWARD: [_AWKWARD]},
+        {"\uffff": 1, "😀": 2, "z": 3, "é": 4, "Z": 5, "a": 6, "a\x00": 7, "": 8},
+        {"n": [0, -1, 2**63 - 1, 2**64 - 1, 2**64, -(2**63), -(2**70)]},
+        {"f": [1.0, 0.5, 1e-7, 1.5e-5, 1e16, 2.0**60, -0.0]},
+        {"nested": [[{"b": None, "a": True}], [], {}], "flag": False},
+        {2: "int keys", 1: "sorted as numbers then written as strings"},
+        [],
+        "scalar",
+    ],
+)
+def test_canonical_json_matches_reference(value: Any) -> None:
+    assert canonical_json(value) == _reference_canonical(value)
+
+
+def test_canonical_json_refuses_unpaired_surrogate() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        canonical_json({"s": "\ud800"})

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from bridge.signature import BadSignature, Failure, Form, matches, parse_header, verify
+from bridge.signature import BadSignature, Failure, Form, Verifier, parse_header
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS, TEST_SECRET, pretty_body, sign
 
 OLD_SECRET = "previous-secret-abcdefgh"
 OTHER_SECRET = "not-the-configured-secret"
-SECRETS = [TEST_SECRET.encode(), OLD_SECRET.encode()]
+VERIFIER = Verifier([TEST_SECRET.encode(), OLD_SECRET.encode()])
 
 PRETTY = pretty_body(GUIDE_SAMPLES["member.points.awarded"])
 # What JSON.stringify(req.body) gives for the pretty body: key order kept, no whitespace.
@@ -39,7 +39,7 @@ GUIDE_CURL = pretty_body(GUIDE_TEST_POINTS)
     ],
 )  # fmt: skip
 def test_accepted(body: bytes, header: str | bytes, form: Form) -> None:
-    assert verify(header, body, SECRETS) is form
+    assert VERIFIER.verify(header, body) is form
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_accepted(body: bytes, header: str | bytes, form: Form) -> None:
 )  # fmt: skip
 def test_refused(body: bytes, header: str | None, reason: Failure) -> None:
     with pytest.raises(BadSignature) as caught:
-        verify(header, body, SECRETS)
+        VERIFIER.verify(header, body)
     assert caught.value.reason is reason
     assert "X-Drip-Signature" in str(caught.value)
 
@@ -77,7 +77,7 @@ def test_refused(body: bytes, header: str | None, reason: Failure) -> None:
 def test_error_never_echoes_secret_or_signature() -> None:
     header = sign(PRETTY, OTHER_SECRET)
     with pytest.raises(BadSignature) as caught:
-        verify(header, PRETTY, SECRETS)
+        VERIFIER.verify(header, PRETTY)
     assert header[7:] not in str(caught.value)
     assert TEST_SECRET not in str(caught.value)
 
@@ -87,4 +87,4 @@ def test_error_never_echoes_secret_or_signature() -> None:
     [([TEST_SECRET.encode()], True), ([OTHER_SECRET.encode()], False), ([], False)],
 )
 def test_matches(secrets: list[bytes], expected: bool) -> None:
-    assert matches(parse_header(sign(PRETTY)), PRETTY, secrets) is expected
+    assert Verifier(secrets).matches(parse_header(sign(PRETTY)), PRETTY) is expected

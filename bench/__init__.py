@@ -1,0 +1,1 @@
+"""Benchmarks, run as scripts (``python -m bench.<name>``, or ``./dev bench <name>``)."""

@@ -1,0 +1,53 @@
+"""The ceiling for the receiver benchmark: the same server stack answering 200 at once.
+
+Same uvicorn settings as the receiver (``bridge.server.uvicorn_config``: uvloop, httptools),
+same Starlette routing and the same raw-ASGI style of endpoint, which reads the body and
+answers without verifying, decoding or publishing. Run: ``python -m bench.bare``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bridge.app import WEBHOOK_PATH
+from bridge.server import uvicorn_config
+from dripbridge.settings import Settings
+
+_ANSWER = b'{"received":true}'
+_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"17")]
+
+
+class BareEndpoint:
+    """Reads the whole body, then answers 200."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+        await send({"type": "http.response.body", "body": _ANSWER})
+
+
+async def _healthz(_: Request) -> Response:
+    return JSONResponse({"status": "up"})
+
+
+def create_bare_app() -> Starlette:
+    """The bare app: the webhook path and a health check, nothing else."""
+    return Starlette(
+        routes=[
+            Route(WEBHOOK_PATH, BareEndpoint(), methods=["POST"]),
+            Route("/healthz", _healthz, methods=["GET"]),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    uvicorn.Server(uvicorn_config(create_bare_app(), Settings())).run()

@@ -1,0 +1,3 @@
+module dripbridge/bench/loadgen
+
+go 1.26
