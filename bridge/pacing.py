@@ -1,7 +1,9 @@
 """When records go to the producer, and how long a publish may wait for its ack.
 
-Both replace a per-request timer with one shared per window or tick: at thousands of
-requests per second, event-loop timers and produce requests are what a publish costs most.
+At thousands of requests per second a publish costs most in produce requests and event-loop
+timers, not in its own work: :class:`Waves` sends one produce request per linger window
+rather than one per partition, and :class:`Deadlines` sweeps overdue publishes every tick
+rather than arming a timer for each.
 """
 
 from __future__ import annotations
