@@ -39,7 +39,7 @@ from consumers.group import ConsumerGroup
 from consumers.live_members import live_members
 from consumers.partitions import admin_client, log_bounds, outside_consumer, partitions_of
 from consumers.transaction import apply_batch, apply_effects
-from dripbridge.errors import ReplayRefused
+from dripbridge.errors import ReplayRefused, ServiceUnavailable
 from dripbridge.settings import Settings
 
 Progress = Callable[[int, int], None]
@@ -158,9 +158,12 @@ async def since(
 
 
 async def _connect(settings: Settings, group: ConsumerGroup[Any]) -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(
-        settings.libpq_url, autocommit=True, application_name=f"drip-bridge replay {group.name}"
-    )
+    try:
+        return await psycopg.AsyncConnection.connect(
+            settings.libpq_url, autocommit=True, application_name=f"drip-bridge replay {group.name}"
+        )
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable(f"PostgreSQL did not answer ({exc}); is it running?") from exc
 
 
 def _reader(

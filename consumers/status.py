@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from aiokafka.structs import TopicPartition
 
 from consumers.group import ConsumerGroup
 from consumers.partitions import admin_client, log_bounds, outside_consumer, partitions_of
+from dripbridge.errors import ConfigError, ServiceUnavailable
 from dripbridge.settings import Settings
 
 
@@ -120,7 +122,14 @@ async def collect(settings: Settings, groups: Sequence[ConsumerGroup[Any]]) -> l
         tps, _missing = await partitions_of(admin, topics)
     async with outside_consumer(settings, "drip-bridge-status") as consumer:
         starts, ends = await log_bounds(consumer, tps)
-    async with await psycopg.AsyncConnection.connect(settings.libpq_url) as conn:
-        cur = await conn.execute(_STORED, [[g.group_id for g in groups], topics])
-        stored = {(g, t, p): o for g, t, p, o in await cur.fetchall()}
+    try:
+        async with await psycopg.AsyncConnection.connect(settings.libpq_url) as conn:
+            cur = await conn.execute(_STORED, [[g.group_id for g in groups], topics])
+            stored = {(g, t, p): o for g, t, p, o in await cur.fetchall()}
+    except psycopg.errors.UndefinedTable as exc:
+        raise ConfigError(
+            "consumer_offsets is missing; apply the migrations (drip-bridge migrate)"
+        ) from exc
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable(f"PostgreSQL did not answer ({exc}); is it running?") from exc
     return [group_status(g, settings.topic_prefix, starts, ends, stored) for g in groups]
