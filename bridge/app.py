@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bridge.accesslog import AccessLog
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.publisher import Publisher
 from bridge.topics import ensure_topics
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> Starlette:
     settings.require_webhook_secrets()
     publisher = Publisher(settings)
     metrics = Metrics()
+    access_log = AccessLog()
     ready_timeout_s = min(_READY_TIMEOUT_S, settings.publish_timeout_s)
 
     @asynccontextmanager
@@ -41,6 +43,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await publisher.stop()
+            access_log.flush()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "up"})
@@ -59,7 +62,11 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route(WEBHOOK_PATH, WebhookEndpoint(settings, publisher, metrics), methods=["POST"]),
+            Route(
+                WEBHOOK_PATH,
+                WebhookEndpoint(settings, publisher, metrics, access_log),
+                methods=["POST"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),

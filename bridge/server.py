@@ -24,6 +24,8 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         # Logging is configured by the entry point (the CLI); uvicorn must not replace it.
         log_config=None,
         server_header=False,
+        # Nothing reads the client address, so skip the X-Forwarded-For rewrite per request.
+        proxy_headers=False,
         backlog=2048,
     )
 
@@ -47,9 +49,11 @@ def serve(settings: Settings) -> None:
     configured: an unverified receiver would publish anything anyone posts.
     """
     settings.require_webhook_secrets()
+    from bridge.accesslog import plain_lines
     from bridge.app import create_app
 
     lean_logging()
+    plain_lines()
     server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
     server.run()
     if not server.started:

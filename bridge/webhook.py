@@ -13,7 +13,6 @@ Order of checks (each failure answers at once and publishes nothing):
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -21,13 +20,12 @@ from typing import Any
 import orjson
 
 from bridge import signature
+from bridge.accesslog import AccessLog
 from bridge.ingest import InvalidEvent, build_record, decode_json, require_event
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
 from dripbridge.errors import ServiceUnavailable
 from dripbridge.settings import Settings
-
-access_log = logging.getLogger("bridge.access")
 
 Scope = dict[str, Any]
 _JSON = (b"content-type", b"application/json")
@@ -44,12 +42,15 @@ class _Refused(Exception):
 class WebhookEndpoint:
     """The ASGI app behind ``POST /webhooks/drip``; one per receiver app."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, publisher: Publisher, metrics: Metrics, access_log: AccessLog
+    ) -> None:
         self._verifier = signature.Verifier(settings.require_webhook_secrets())
         self._max_body = settings.max_body_bytes
         self._prefix = settings.topic_prefix
         self._publisher = publisher
         self._metrics = metrics
+        self._access_log = access_log
         self._retry_after = (b"retry-after", str(settings.retry_after_s).encode("ascii"))
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -99,22 +100,17 @@ class WebhookEndpoint:
             payload = orjson.dumps({"error": message})
         await _answer(send, status, payload, extra)
         self._metrics.request(status, event_type)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                orjson.dumps(
-                    {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "event_type": event_type,
-                        "event_id": record.event_id if record else None,
-                        "topic": record.topic if record else None,
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "signature_form": form,
-                        "error": message,
-                    }
-                ).decode()
-            )
+        self._access_log.request(
+            scope["method"],
+            scope["path"],
+            status,
+            (time.perf_counter() - started) * 1000,
+            event_type,
+            record.event_id if record else None,
+            record.topic if record else None,
+            form,
+            message,
+        )
 
     async def _read_body(self, receive: Any) -> bytes:
         message = await receive()
