@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bridge.app import WEBHOOK_PATH
-from bridge.server import uvicorn_config
+from bridge.server import freeze_startup_objects, uvicorn_config
 from dripbridge.settings import Settings
 
 _ANSWER = b'{"received":true}'
@@ -50,4 +50,6 @@ def create_bare_app() -> Starlette:
 
 
 if __name__ == "__main__":
-    uvicorn.Server(uvicorn_config(create_bare_app(), Settings())).run()
+    server = uvicorn.Server(uvicorn_config(create_bare_app(), Settings()))
+    freeze_startup_objects()  # as the receiver does
+    server.run()

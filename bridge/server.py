@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import uvicorn
@@ -42,6 +43,16 @@ def lean_logging() -> None:
     logging._srcfile = None  # type: ignore[attr-defined]
 
 
+def freeze_startup_objects() -> None:
+    """Keep what start-up allocated (modules, classes, the app) out of full collections.
+
+    A full collection then scans only what requests left behind: a few milliseconds instead
+    of a ~40 ms pause landing on whichever requests are in flight.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve(settings: Settings) -> None:
     """Serve the receiver on ``http_host:http_port`` until stopped.
 
@@ -55,6 +66,7 @@ def serve(settings: Settings) -> None:
     lean_logging()
     plain_lines()
     server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    freeze_startup_objects()
     server.run()
     if not server.started:
         # uvicorn logs why start-up failed (Kafka unreachable, port taken) and returns.
