@@ -10,7 +10,9 @@ retrying the batch); the sender was told 503 and retries, and consumers count ea
 once.
 
 Concurrent requests share the producer; their records are handed to it in waves, one per
-``linger_ms`` window, so that a wave leaves in one produce request (see :class:`Waves`).
+``linger_ms`` window, so that a wave leaves in one produce request (:class:`Waves`). The
+``publish_timeout_s`` limit is kept by :class:`Deadlines` (one sweep per tick) rather than
+``asyncio.wait_for`` (a task and a timer per publish).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Ack(NamedTuple):
     offset: int
 
 
-class _KeyPartitioner:
+class KeyPartitioner:
     """aiokafka's default partitioning (murmur2 of the key, as Java clients do), memoized.
 
     aiokafka's murmur2 is pure Python and costs about as much as verifying a signature;
@@ -78,7 +80,7 @@ class Publisher:
             enable_idempotence=True,
             # The lingering happens in Waves, across partitions; see there.
             linger_ms=0,
-            partitioner=_KeyPartitioner(),
+            partitioner=KeyPartitioner(),
         )
         try:
             await producer.start()

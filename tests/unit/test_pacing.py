@@ -10,7 +10,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bridge.ingest import Record
 from bridge.pacing import Deadlines, Waves
-from bridge.publisher import _KeyPartitioner
+from bridge.publisher import KeyPartitioner
 
 
 def _record(n: int) -> Record:
@@ -96,7 +96,7 @@ async def test_deadlines(wait_s: float, expired: bool) -> None:
 
 @pytest.mark.parametrize("partitions", [1, 3, 6, 12])
 def test_key_partitioner_matches_default(partitions: int) -> None:
-    ours, default = _KeyPartitioner(), DefaultPartitioner()
+    ours, default = KeyPartitioner(), DefaultPartitioner()
     every = list(range(partitions))
     for n in range(500):
         key = f"member-{n}".encode()
