@@ -92,28 +92,45 @@ async def claim(
     return {TopicPartition(topic, partition): offset for topic, partition, offset in rows}
 
 
-async def advance(conn: psycopg.AsyncConnection[Any], group_id: str, moves: Sequence[Move]) -> None:
+class Advance:
+    """A compare-and-set of stored offsets that was sent; :meth:`confirm` once it has run.
+
+    In pipeline mode the answer arrives with the next sync, so checking it is a separate step:
+    the caller can queue the batch's statements behind it and wait for everything at once.
+    """
+
+    def __init__(self, cursor: psycopg.AsyncCursor[Any], moves: int, group_id: str) -> None:
+        self._cursor, self._moves, self._group_id = cursor, moves, group_id
+
+    def confirm(self) -> None:
+        """Raise :class:`OffsetsMoved` unless every partition moved; the caller rolls back."""
+        moved = self._cursor.rowcount if self._moves else 0
+        if moved != self._moves:
+            raise OffsetsMoved(
+                f"group {self._group_id}: {self._moves - max(moved, 0)} of {self._moves} "
+                "partitions were moved by another process; re-reading stored offsets"
+            )
+
+
+async def advance(
+    conn: psycopg.AsyncConnection[Any], group_id: str, moves: Sequence[Move]
+) -> Advance:
     """Compare-and-set the stored offsets, inside the caller's transaction.
 
-    Raises :class:`OffsetsMoved` when any partition's stored offset is not ``expected``; the
-    caller must then roll back. The updated rows stay locked until the transaction ends, so
-    two processes holding the same partition apply their batches one after the other and the
-    second one is refused.
+    :meth:`Advance.confirm` raises :class:`OffsetsMoved` when any partition's stored offset
+    was not ``expected``; the caller must then roll back. The updated rows stay locked until
+    the transaction ends, so two processes holding the same partitions apply their batches
+    one after the other and the second one is refused.
     """
-    if not moves:
-        return
     ordered = sorted(moves, key=lambda m: (m.topic, m.partition))
-    params = [
-        [m.topic for m in ordered],
-        [m.partition for m in ordered],
-        [m.expected for m in ordered],
-        [m.next_offset for m in ordered],
-        group_id,
-    ]
-    async with conn.cursor() as cur:
+    cur = conn.cursor()
+    if ordered:
+        params = [
+            [m.topic for m in ordered],
+            [m.partition for m in ordered],
+            [m.expected for m in ordered],
+            [m.next_offset for m in ordered],
+            group_id,
+        ]
         await cur.execute(_ADVANCE, params)
-        if cur.rowcount != len(ordered):
-            raise OffsetsMoved(
-                f"group {group_id}: {len(ordered) - cur.rowcount} of {len(ordered)} partitions "
-                "were moved by another process; re-reading stored offsets"
-            )
+    return Advance(cur, len(ordered), group_id)

@@ -170,7 +170,8 @@ class GroupRuntime:
                 ahead = dict(self._positions)
                 if inflight is not None:
                     ahead.update(self._inflight_moves)
-                batch = assemble(self.group, fetched, ahead, self.settings)
+                # In a thread: the batch in flight keeps talking to PostgreSQL meanwhile.
+                batch = await asyncio.to_thread(assemble, self.group, fetched, ahead, self.settings)
                 if inflight is not None:
                     await self._settle(consumer, stop, await inflight)
                     inflight = None
