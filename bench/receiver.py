@@ -4,7 +4,7 @@ Starts the real receiver (``drip-bridge serve``: production settings from the en
 .env, the local Kafka) and, in the same run, a bare endpoint on the same server stack
 (``bench.bare``). Each is driven in turn, open loop, by ``bench/loadgen`` (Go, built here) at
 a ladder of fixed arrival rates with pre-signed, guide-shaped bodies of 500-800 bytes, until
-a rate is not sustained; then saturation probes (1.5 times that rate), the two servers taking
+it falls behind one; then saturation probes (1.5 times that rate), the two servers taking
 turns, measure each one's capacity. The receiver's topics (``bench-<random>.*``) are checked
 to hold every accepted event, then deleted.
 
@@ -64,12 +64,16 @@ def _step(server: Server, gen: LoadGen, requests: Path, rate: float, seconds: fl
 def _ladder(
     server: Server, gen: LoadGen, requests: Path, args: argparse.Namespace, kafka_pid: int | None
 ) -> list[Step]:
-    """Warm-up (the first step), then the rates in turn until one is not sustained."""
+    """Warm-up (the first step), then the rates in turn until the server falls behind one.
+
+    A latency hiccup from elsewhere on the machine does not end the ladder; falling behind
+    the offered rate does.
+    """
     steps = [_step(server, gen, requests, 500, 2.0, args.conns, kafka_pid)]  # warm-up
     for rate in (float(r) for r in args.rates.split(",")):
         steps.append(_step(server, gen, requests, rate, args.seconds, args.conns, kafka_pid))
         _print_step(steps[-1])
-        if not steps[-1].sustained:
+        if not steps[-1].kept_up:
             break
     return steps
 
@@ -87,10 +91,11 @@ def _print_step(s: Step, note: str = "") -> None:
     failed = r["errors"] + r["unfinished"] + sum(other.values())
     kafka = "-" if s.kafka_cpu is None else f"{s.kafka_cpu:.0%}"
     loadgen = r["loadgen_cpu_s"] / max(r["span_s"], r["duration_s"])
+    verdict = "ok" if s.sustained else "p99 over 250 ms" if s.kept_up else "fell behind"
     print(
         f"{s.target:9} {s.rate:8.0f} {r['accepted_per_s']:10.0f} {r['p50_ms']:7.1f} "
         f"{r['p99_ms']:8.1f} {r['max_ms']:8.1f} {failed:7d} {s.server_cpu:7.0%} {kafka:>6} "
-        f"{loadgen:7.0%}  {'ok' if s.sustained else 'NOT sustained'} {note}",
+        f"{loadgen:7.0%}  {verdict} {note}",
         flush=True,
     )
 
