@@ -121,7 +121,17 @@ async def test_stream_gives_exact_tables(run_settings: Settings, conn: Conn) -> 
 
     await run_until(run_settings, all_stored)
 
-    assert await tables(conn) == expected(stream.usable)
+    want = expected(stream.usable)
+    assert await tables(conn) == want
+    for realm, point in want.points:
+        cur = await conn.execute(
+            "SELECT realm_id, realm_point_id, rank, member_id, username, balance"
+            " FROM leaderboard_top(%s, %s, 3)",
+            [realm, point],
+        )
+        got = await cur.fetchall()
+        assert [r[2] for r in got] == sorted(r[2] for r in got)
+        assert set(got) == {r for r in want.leaderboard if r[:2] == (realm, point) and r[2] <= 3}
     cur = await conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE error <> '' AND payload IS NOT NULL)"
         " FROM dead_letters WHERE group_id = %s AND topic LIKE %s",
