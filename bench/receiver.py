@@ -133,6 +133,10 @@ def _summary(ladders: dict[str, list[Step]], probes: dict[str, list[Step]]) -> N
         # Interference from other processes only ever lowers a probe, so take the best.
         return max(p.result["accepted_per_s"] for p in probes[name])
 
+    def per_core(name: str) -> float:
+        # Events per second of the server's own CPU: what it would do with a core to itself.
+        return max(p.result["accepted_per_s"] / max(p.server_cpu, 0.01) for p in probes[name])
+
     def sustained(name: str) -> float:
         ok = [s.result["accepted_per_s"] for s in ladders[name][1:] if s.sustained]
         return max(ok, default=0.0)
@@ -143,7 +147,8 @@ def _summary(ladders: dict[str, list[Step]], probes: dict[str, list[Step]]) -> N
     print("\nsummary")
     for name in ladders:
         probes_text = ", ".join(f"{p.result['accepted_per_s']:.0f}" for p in probes[name])
-        line = f"  {name:9} capacity {capacity(name):6.0f}/s (probes {probes_text}), "
+        line = f"  {name:9} capacity {capacity(name):6.0f}/s (probes {probes_text}; "
+        line += f"{per_core(name):.0f}/s per core of its own), "
         line += f"highest sustained step {sustained(name):5.0f}/s"
         step = at_1000(name)
         if step is not None:
@@ -162,13 +167,14 @@ def _summary(ladders: dict[str, list[Step]], probes: dict[str, list[Step]]) -> N
         ratio = capacity("receiver") / capacity("bare")
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
         print(f"  target >= {TARGET_RATIO:.0%} of the bare capacity: {ratio:.0%}  {verdict}")
+        parts = [f"per-core capacity ratio {per_core('receiver') / per_core('bare'):.0%}"]
         if sustained("bare"):
-            print(f"  sustained-step ratio {sustained('receiver') / sustained('bare'):.0%}", end="")
+            parts.append(f"sustained-step ratio {sustained('receiver') / sustained('bare'):.0%}")
         steps = at_1000("bare"), at_1000("receiver")
         if steps[0] is not None and steps[1] is not None:
-            print(
-                f", CPU-per-event ratio at 1000/s {steps[0].server_cpu / steps[1].server_cpu:.0%}"
-            )
+            cpu_ratio = steps[0].server_cpu / steps[1].server_cpu
+            parts.append(f"CPU-per-event ratio at 1000/s {cpu_ratio:.0%}")
+        print("  " + ", ".join(parts))
 
 
 def _servers(args: argparse.Namespace, work: Path, secret: str, prefix: str) -> list[Server]:
