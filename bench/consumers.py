@@ -1,0 +1,225 @@
+"""Throughput of consumer groups: the real runtime against a raw set-based write of the same rows.
+
+    python -m bench.consumers [GROUP ...] [--events N]
+
+For each group (default: every registered group with a sample generator in bench/events.py) it
+creates a fresh database by the migrations and fresh topics, fills the topics with N events as
+the receiver would publish them, then times
+
+- the runtime: ``GroupRuntime`` from an empty group until every offset is stored (Kafka fetch,
+  decoding, mapping, the group's exact upserts, dead letters, offsets; group join included);
+- a raw baseline: the same mapped rows, already in memory, written with one plain multi-row
+  INSERT per row type per batch (same batch size, one transaction per batch, no Kafka, no
+  upsert logic, no indexes): roughly the fastest PostgreSQL takes those rows.
+
+Targets: at least 20,000 events/s per group, and at least 30% of the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+from aiokafka.admin import AIOKafkaAdminClient
+from psycopg import sql
+
+from bench.events import GENERATORS, fill
+from bridge.topics import ensure_topics
+from consumers import registry
+from consumers.decode import map_record
+from consumers.group import ConsumerGroup
+from consumers.runner import tune_gc
+from consumers.runtime import GroupRuntime
+from dripbridge import contract
+from dripbridge.db import migrate
+from dripbridge.settings import Settings
+
+TARGET_EVENTS_S = 20_000
+TARGET_RATIO = 0.30
+
+
+class _Record:
+    """A record as the runtime reads it, for mapping the baseline's rows without Kafka."""
+
+    __slots__ = ("headers", "offset", "partition", "topic", "value")
+
+    def __init__(self, prefix: str, event: dict[str, Any], offset: int) -> None:
+        import orjson
+
+        self.topic = contract.topic_for(prefix, event["type"])
+        self.partition, self.offset = 0, offset
+        self.value: bytes | None = orjson.dumps(event)
+        self.headers: Sequence[tuple[str, bytes]] = contract.build_headers(
+            contract.event_identity(event),
+            event["type"],
+            event["realmId"],
+            datetime.now(UTC),
+            "raw",
+        )
+
+
+async def _stored(conn: psycopg.AsyncConnection[Any], group_id: str) -> int:
+    cur = await conn.execute(
+        "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = %s",
+        [group_id],
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def time_runtime(
+    group: ConsumerGroup[Any], settings: Settings, total: int
+) -> tuple[float, float, int]:
+    """(seconds to apply all ``total`` records from start, seconds after the first commit,
+    records stored by that first commit): the second figure leaves out joining the group."""
+    stop = asyncio.Event()
+    async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as conn:
+        started = time.perf_counter()
+        first_at, first = 0.0, 0
+        task = asyncio.create_task(GroupRuntime(group, settings).run(stop))
+        try:
+            while (stored := await _stored(conn, group.group_id)) < total:
+                if stored and not first:
+                    first_at, first = time.perf_counter(), stored
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the runtime stopped before applying every record")
+                await asyncio.sleep(0.01)
+            done = time.perf_counter()
+            return done - started, done - (first_at or started), first
+        finally:
+            stop.set()
+            await task
+
+
+_SQL_TYPES = {bool: "boolean", int: "bigint", float: "double precision", str: "text"}
+
+
+def _sql_type(values: Sequence[Any]) -> str:
+    sample = next((v for v in values if v is not None), "")
+    if isinstance(sample, datetime):
+        return "timestamptz"
+    if isinstance(sample, date):
+        return "date"
+    return _SQL_TYPES.get(type(sample), "text")
+
+
+async def time_baseline(
+    conn: psycopg.AsyncConnection[Any], rows: Sequence[Any], batch_size: int
+) -> float:
+    """Seconds to write ``rows`` with one INSERT ... SELECT unnest per row type per batch."""
+    by_type: dict[type, list[str]] = {}
+    for row in rows:
+        if type(row) not in by_type:
+            by_type[type(row)] = [f.name for f in dataclasses.fields(row)]
+    statements: dict[type, tuple[sql.Composed, list[str]]] = {}
+    for n, (cls, names) in enumerate(by_type.items()):
+        sample = [r for r in rows[:5000] if type(r) is cls]
+        types = [_sql_type([getattr(r, name) for r in sample]) for name in names]
+        table = sql.Identifier(f"bench_raw_{n}")
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
+            for c, t in zip(names, types, strict=True)
+        )
+        await conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+        casts = sql.SQL(", ").join(sql.SQL("%b::" + t + "[]") for t in types)
+        insert = sql.SQL("INSERT INTO {} SELECT * FROM unnest({})").format(table, casts)
+        statements[cls] = (insert, names)
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        async with conn.transaction():
+            for cls, (insert, names) in statements.items():
+                mine = [r for r in chunk if type(r) is cls]
+                if mine:
+                    await conn.execute(insert, [[getattr(r, c) for r in mine] for c in names])
+    return time.perf_counter() - started
+
+
+async def bench_group(name: str, base: Settings, count: int) -> tuple[float, float]:
+    """Runs both measurements for one group; returns (events/s, baseline rows/s)."""
+    group = registry.get(name)
+    database = f"drip_bench_{uuid.uuid4().hex[:8]}"
+    async with await psycopg.AsyncConnection.connect(base.libpq_url, autocommit=True) as admin:
+        await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    head, _, _ = base.sync_database_url.rpartition("/")
+    settings = base.model_copy(
+        update={
+            "database_url": f"{head}/{database}",
+            "topic_prefix": f"bench-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    topics = group.topics(settings.topic_prefix)
+    try:
+        await asyncio.to_thread(migrate, settings)
+        await ensure_topics(settings, topics)
+        events = list(GENERATORS[name](count))
+        filled = time.perf_counter()
+        await fill(settings, iter(events))
+        print(
+            f"{name}: {count} events in {len(topics)} topic(s) x {settings.topic_partitions} "
+            f"partitions (filled in {time.perf_counter() - filled:.1f} s), "
+            f"batch <= {settings.batch_max_records}"
+        )
+        runtime_s, steady_s, first = await time_runtime(group, settings, count)
+        rows = [map_record(group, _Record("b", e, n), settings)[0] for n, e in enumerate(events)]
+        async with await psycopg.AsyncConnection.connect(
+            settings.libpq_url, autocommit=True
+        ) as conn:
+            baseline_s = await time_baseline(
+                conn, [r for r in rows if r is not None], settings.batch_max_records
+            )
+            cur = await conn.execute("SELECT count(*) FROM dead_letters")
+            dead = (await cur.fetchone() or (0,))[0]
+    finally:
+        await _drop(base, database, settings, topics)
+    rate, raw = count / runtime_s, len(rows) / baseline_s
+    ratio = rate / raw
+    steady = (count - first) / steady_s if steady_s else rate
+    print(
+        f"  runtime  {runtime_s:6.2f} s  {rate:9,.0f} events/s  "
+        f"({steady:,.0f} events/s after the first commit; dead letters: {dead})"
+    )
+    print(f"  baseline {baseline_s:6.2f} s  {raw:9,.0f} rows/s")
+    print(
+        f"  runtime/baseline {ratio:.0%}   "
+        f"[{'ok' if rate >= TARGET_EVENTS_S else 'BELOW'} >= {TARGET_EVENTS_S:,} events/s, "
+        f"{'ok' if ratio >= TARGET_RATIO else 'BELOW'} >= {TARGET_RATIO:.0%} of baseline]"
+    )
+    return rate, raw
+
+
+async def _drop(base: Settings, database: str, settings: Settings, topics: list[str]) -> None:
+    async with await psycopg.AsyncConnection.connect(base.libpq_url, autocommit=True) as admin:
+        await admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await client.start()
+    try:
+        await client.delete_topics(topics)
+    finally:
+        await client.close()
+
+
+async def main(names: Sequence[str], count: int) -> None:
+    tune_gc()  # as `drip-bridge consume` does
+    base = Settings()
+    for name in names:
+        await bench_group(name, base, count)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    known = [n for n in registry.names() if n in GENERATORS]
+    parser.add_argument("groups", nargs="*", choices=known, default=known, metavar="GROUP")
+    parser.add_argument("--events", type=int, default=100_000, help="events per group")
+    args = parser.parse_args()
+    asyncio.run(main(args.groups, args.events))
