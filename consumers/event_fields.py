@@ -15,6 +15,7 @@ from typing import Any
 from dripbridge.errors import UnusableEvent
 
 _MISSING = object()
+_MAX_COUNT = 2**63 - 1
 
 
 @lru_cache(maxsize=4096)
@@ -82,6 +83,9 @@ def required_count(payload: Mapping[str, Any], path: str) -> int:
         raise UnusableEvent(f"{path} must be a whole number, got {value}")
     if value < 0:
         raise UnusableEvent(f"{path} must not be negative, got {value}")
+    if value > _MAX_COUNT:
+        # PostgreSQL's bigint would refuse it, and a refused batch is retried for ever.
+        raise UnusableEvent(f"{path} is too large for a 64-bit integer: {value}")
     return int(value)
 
 

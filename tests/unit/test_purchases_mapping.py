@@ -82,6 +82,16 @@ def test_fields(path: str, value: Any, field: str, expected: Any) -> None:
         ("data.purchase.item.cost", True, "data.purchase.item.cost must be a number, got boolean"),
         ("data.purchase.item.cost", 9.5, "data.purchase.item.cost must be a whole number, got 9.5"),
         ("data.purchase.item.cost", -5, "data.purchase.item.cost must not be negative, got -5"),
+        (
+            "data.purchase.item.cost",
+            2**63,
+            f"data.purchase.item.cost is too large for a 64-bit integer: {2**63}",
+        ),
+        (
+            "data.purchase.item.cost",
+            1e300,
+            "data.purchase.item.cost is too large for a 64-bit integer: 1e+300",
+        ),
         ("data.purchase.member", DELETE, "data.purchase.member.id is missing"),
         (
             "data.purchase.member",
