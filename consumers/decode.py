@@ -43,6 +43,8 @@ class Batch:
     """What one transaction applies: rows, dead letters, and the offsets they move."""
 
     rows: list[Any] = field(default_factory=list)
+    sources: list[RecordLike] = field(default_factory=list)
+    """The record each row was mapped from, index for index (for dead letters found later)."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     gaps: list[tuple[TopicPartition, int, int]] = field(default_factory=list)
@@ -79,6 +81,19 @@ def to_event(record: RecordLike) -> Event:
     return Event(envelope=envelope, payload=payload)
 
 
+def dead_letter(record: RecordLike, error: str, event: Event | None = None) -> DeadLetter:
+    """A dead letter for ``record``, with identity and type from ``event`` or its headers."""
+    return DeadLetter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        event_id=event.event_id if event else _header(record, contract.Header.EVENT_ID),
+        event_type=event.event_type if event else _header(record, contract.Header.EVENT_TYPE),
+        error=error,
+        payload=record.value or b"",
+    )
+
+
 def map_record(
     group: ConsumerGroup[Any], record: RecordLike, settings: Settings
 ) -> tuple[Any, DeadLetter | None]:
@@ -89,15 +104,7 @@ def map_record(
         return group.rows_from(event, settings), None
     except (UnusableEvent, LookupError, TypeError, ValueError) as exc:
         reason = str(exc) if isinstance(exc, UnusableEvent) else f"{type(exc).__name__}: {exc}"
-        return None, DeadLetter(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            event_id=event.event_id if event else _header(record, contract.Header.EVENT_ID),
-            event_type=event.event_type if event else _header(record, contract.Header.EVENT_TYPE),
-            error=reason,
-            payload=record.value or b"",
-        )
+        return None, dead_letter(record, reason, event)
 
 
 def _header(record: RecordLike, name: str) -> str | None:
@@ -132,6 +139,7 @@ def assemble(
             row, dead = map_record(group, record, settings)
             if dead is None:
                 batch.rows.append(row)
+                batch.sources.append(record)
             else:
                 batch.dead_letters.append(dead)
         batch.moves.append(Move(tp.topic, tp.partition, stored, records[-1].offset + 1))

@@ -34,6 +34,7 @@ from consumers.decode import Batch, assemble
 from consumers.group import ConsumerGroup
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetsMoved
+from consumers.refused import REFUSED, set_aside_refused
 from consumers.transaction import apply_batch
 from dripbridge.errors import ConfigError
 from dripbridge.settings import Settings
@@ -204,7 +205,18 @@ class GroupRuntime:
             started = time.perf_counter()
             try:
                 conn = await self._connection()
-                await apply_batch(conn, self.group, batch, self.settings, schema=self.schema)
+                try:
+                    await apply_batch(conn, self.group, batch, self.settings, schema=self.schema)
+                except REFUSED as exc:
+                    log.error(
+                        "group %s: PostgreSQL refused a batch (%s); setting aside the events "
+                        "it refuses as dead letters",
+                        *(self.group.name, exc.diag.message_primary),
+                    )
+                    batch = await set_aside_refused(
+                        conn, self.group, batch, self.settings, schema=self.schema
+                    )
+                    await apply_batch(conn, self.group, batch, self.settings, schema=self.schema)
             except OffsetsMoved as exc:
                 log.info("%s", exc)
                 self._needs_resync = True
