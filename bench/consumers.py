@@ -219,7 +219,10 @@ async def main(names: Sequence[str], count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     known = [n for n in registry.names() if n in GENERATORS]
-    parser.add_argument("groups", nargs="*", choices=known, default=known, metavar="GROUP")
+    parser.add_argument("groups", nargs="*", metavar="GROUP", help=f"default: {' '.join(known)}")
     parser.add_argument("--events", type=int, default=100_000, help="events per group")
     args = parser.parse_args()
-    asyncio.run(main(args.groups, args.events))
+    unknown = sorted(set(args.groups) - set(known))
+    if unknown:
+        parser.error(f"no sample events for {', '.join(unknown)}; known: {', '.join(known)}")
+    asyncio.run(main(args.groups or known, args.events))
