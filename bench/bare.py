@@ -2,21 +2,21 @@
 
 Same uvicorn settings as the receiver (``bridge.server.uvicorn_config``: uvloop, httptools),
 same Starlette routing and the same raw-ASGI style of endpoint, which reads the body and
-answers without verifying, decoding or publishing. Run: ``python -m bench.bare``.
+answers without verifying, decoding or publishing; as many worker processes as the receiver
+(``DRIP_HTTP_WORKERS``). Run: ``python -m bench.bare``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bridge.app import WEBHOOK_PATH
-from bridge.server import freeze_startup_objects, uvicorn_config
+from bridge.server import freeze_startup_objects, run
 from dripbridge.settings import Settings
 
 _ANSWER = b'{"received":true}'
@@ -49,7 +49,12 @@ def create_bare_app() -> Starlette:
     )
 
 
+def worker_app() -> Starlette:
+    """The bare app of one worker process; start-up objects frozen as the receiver's are."""
+    app = create_bare_app()
+    freeze_startup_objects()
+    return app
+
+
 if __name__ == "__main__":
-    server = uvicorn.Server(uvicorn_config(create_bare_app(), Settings()))
-    freeze_startup_objects()  # as the receiver does
-    server.run()
+    run(Settings(), create_bare_app, "bench.bare:worker_app")

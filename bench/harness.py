@@ -35,6 +35,16 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants (a supervisor's workers), from /proc."""
+    total = cpu_seconds(pid) or 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(tree_cpu_seconds(int(child)) for child in children)
+
+
 class Server:
     """A server process on 127.0.0.1:port, its output kept in a log file."""
 
@@ -61,7 +71,7 @@ class Server:
         raise RuntimeError(f"{self.name} not ready on port {self.port}; see {self.log}")
 
     def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid) or 0.0
+        return tree_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

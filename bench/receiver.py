@@ -2,11 +2,11 @@
 
 Starts the real receiver (``drip-bridge serve``: production settings from the environment and
 .env, the local Kafka) and, in the same run, a bare endpoint on the same server stack
-(``bench.bare``). Each is driven in turn, open loop, by ``bench/loadgen`` (Go, built here) at
-a ladder of fixed arrival rates with pre-signed, guide-shaped bodies of 500-800 bytes, until
-it falls behind one; then saturation probes (1.5 times that rate), the two servers taking
-turns, measure each one's capacity. The receiver's topics (``bench-<random>.*``) are checked
-to hold every accepted event, then deleted.
+(``bench.bare``), each with ``--workers`` worker processes. Each is driven in turn, open loop,
+by ``bench/loadgen`` (Go, built here) at a ladder of fixed arrival rates with pre-signed,
+guide-shaped bodies of 500-800 bytes, until it falls behind one; then saturation probes (1.5
+times that rate), the two servers taking turns, measure each one's capacity. The receiver's
+topics (``bench-<random>.*``) are checked to hold every accepted event, then deleted.
 
 Run: ``python -m bench.receiver`` (or ``./dev bench receiver``). Loopback only; about 3 min.
 """
@@ -45,6 +45,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bodies", type=int, default=4000, help="distinct signed bodies")
     parser.add_argument("--only", choices=["bare", "receiver"], help="run one server only")
     parser.add_argument("--probes", type=int, default=2, help="saturation probes per server")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes of each server (same for both)"
+    )
     parser.add_argument("--keep-topics", action="store_true")
     return parser.parse_args(argv)
 
@@ -177,9 +180,10 @@ def _summary(ladders: dict[str, list[Step]], probes: dict[str, list[Step]]) -> N
 
 def _servers(args: argparse.Namespace, work: Path, secret: str, prefix: str) -> list[Server]:
     servers = []
+    workers = str(args.workers)
     if args.only in (None, "bare"):
         port = free_port()
-        env = {**os.environ, "DRIP_HTTP_PORT": str(port)}
+        env = {**os.environ, "DRIP_HTTP_PORT": str(port), "DRIP_HTTP_WORKERS": workers}
         servers.append(
             Server("bare", [sys.executable, "-m", "bench.bare"], env, port, work / "bare.log")
         )
@@ -188,6 +192,7 @@ def _servers(args: argparse.Namespace, work: Path, secret: str, prefix: str) -> 
         env = {
             **os.environ,
             "DRIP_HTTP_PORT": str(port),
+            "DRIP_HTTP_WORKERS": workers,
             "DRIP_WEBHOOK_SECRETS": secret,
             "DRIP_TOPIC_PREFIX": prefix,
         }
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"cores {os.cpu_count()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"linger_ms {settings.linger_ms}, partitions {settings.topic_partitions}, "
+        f"{args.workers} worker(s) per server, "
         f"{args.conns} connections, {args.seconds:g} s steps, topics {prefix}.*",
         flush=True,
     )

@@ -1,20 +1,35 @@
-"""Running the receiver under uvicorn (uvloop event loop, httptools parser)."""
+"""Running the receiver under uvicorn (uvloop event loop, httptools parser).
+
+One process by default; with ``http_workers`` > 1, uvicorn's supervisor runs that many worker
+processes on one listening socket, each building its own app (and so its own producer) from
+the environment through :func:`worker_app`.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
+import sys
+from collections.abc import Callable
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from dripbridge.settings import Settings
 
 
-def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
-    """The server settings of the receiver; the benchmark serves its baseline with these too."""
+def uvicorn_config(app: ASGIApp | str, settings: Settings) -> uvicorn.Config:
+    """The server settings of the receiver; the benchmark serves its baseline with these too.
+
+    ``app`` is an app, or with ``http_workers`` > 1 the import string of a factory building
+    one in each worker.
+    """
     return uvicorn.Config(
         app,
+        factory=isinstance(app, str),
+        workers=settings.http_workers,
         host=settings.http_host,
         port=settings.http_port,
         loop="uvloop",
@@ -53,6 +68,50 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def run(settings: Settings, build: Callable[[], ASGIApp], worker_factory: str) -> bool:
+    """Serve ``build()`` in this process, or ``worker_factory`` in each of ``http_workers``.
+
+    Returns False when start-up failed: with workers, uvicorn's supervisor stops all of them
+    when one fails to start (its app, or Kafka, would fail the same way on each restart), and
+    restarts only workers that die after start-up.
+    """
+    if settings.http_workers == 1:
+        server = uvicorn.Server(uvicorn_config(build(), settings))
+        freeze_startup_objects()
+        server.run()
+        return server.started
+    config = uvicorn_config(worker_factory, settings)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    return all(worker.exitcode != STARTUP_FAILURE for worker in supervisor.processes)
+
+
+def _receiver_logging() -> None:
+    lean_logging()
+    from bridge.accesslog import plain_lines
+
+    plain_lines()
+
+
+def worker_app() -> ASGIApp:
+    """The receiver of one worker process, from the settings in the environment.
+
+    A worker is a fresh interpreter (spawned), so it sets up the logging the CLI set up in
+    the supervisor, then builds its own app and producer.
+    """
+    from bridge.app import create_app
+
+    settings = Settings()
+    logging.basicConfig(
+        level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    _receiver_logging()
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
+
+
 def serve(settings: Settings) -> None:
     """Serve the receiver on ``http_host:http_port`` until stopped.
 
@@ -60,14 +119,9 @@ def serve(settings: Settings) -> None:
     configured: an unverified receiver would publish anything anyone posts.
     """
     settings.require_webhook_secrets()
-    from bridge.accesslog import plain_lines
     from bridge.app import create_app
 
-    lean_logging()
-    plain_lines()
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
-    freeze_startup_objects()
-    server.run()
-    if not server.started:
+    _receiver_logging()
+    if not run(settings, lambda: create_app(settings), "bridge.server:worker_app"):
         # uvicorn logs why start-up failed (Kafka unreachable, port taken) and returns.
         raise SystemExit(3)

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
+    http_workers: int = Field(
+        1, ge=1, description="Receiver processes sharing the port, each with its own producer."
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="Larger bodies get 413.")
     publish_timeout_s: float = Field(
         10.0, gt=0, description="How long to wait for Kafka's ack before answering 503."

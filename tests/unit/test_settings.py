@@ -66,6 +66,7 @@ def test_secret_hidden_in_repr() -> None:
         ("publish_timeout_s", 0),
         ("retry_after_s", 0),
         ("http_port", 70000),
+        ("http_workers", 0),
         ("topic_prefix", "bad prefix"),
         ("topic_prefix", "a..b"),
     ],
