@@ -17,7 +17,7 @@ import psycopg
 import psycopg.errors
 from psycopg import sql
 
-from consumers.decode import Batch, dead_letter
+from consumers.decode import Batch, RecordLike, dead_letter
 from consumers.group import ConsumerGroup
 from dripbridge.settings import Settings
 
@@ -40,7 +40,7 @@ async def set_aside_refused(
     is the shadow schema of a replay, as for :func:`consumers.transaction.apply_batch`.
     """
     rows: list[Any] = []
-    sources = []
+    sources: list[RecordLike] = []
     letters = list(batch.dead_letters)
     for row, record in zip(batch.rows, batch.sources, strict=True):
         try:
