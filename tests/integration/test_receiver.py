@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +22,7 @@ from dripbridge.contract import Envelope, Header
 from dripbridge.local.kafka import LocalKafka
 from dripbridge.settings import Settings
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS, make_event, pretty_body, sign
+from tests.ports import free_port_pair
 
 pytestmark = pytest.mark.integration
 
@@ -215,23 +215,6 @@ async def test_refusals_are_counted(
     assert (await client.get("/readyz")).status_code == 200
 
 
-def _free_port_pair() -> int:
-    """A port p with p+1 also free (the private broker's controller listens on p+1)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports on 127.0.0.1")
-
-
 async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -244,7 +227,7 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float) -> bool
 async def test_kafka_outage_answers_503_then_recovers(
     kafka_settings: Settings, tmp_path: Path
 ) -> None:
-    port = _free_port_pair()
+    port = free_port_pair()
     settings = kafka_settings.model_copy(
         update={
             "local_dir": tmp_path,

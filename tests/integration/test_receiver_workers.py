@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ from bridge.app import WEBHOOK_PATH
 from dripbridge import contract
 from dripbridge.settings import Settings
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 WORKERS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _until(check: object, timeout_s: float) -> bool:
@@ -45,7 +39,7 @@ def _until(check: object, timeout_s: float) -> bool:
 @pytest.fixture
 def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """The CLI's receiver with WORKERS workers: its port and its log file."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
     env |= {
         "DRIP_HTTP_PORT": str(port),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,22 +21,17 @@ from dripbridge.cli import app
 from dripbridge.contract import Envelope, event_identity, topic_for
 from dripbridge.settings import Settings
 from tests.factories import TEST_SECRET
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 _LINE = re.compile(r"^\[\d+/\d+\] HTTP (\d+) (\S+) id=(\S+) receiver: (.*)$", re.MULTILINE)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def receiver(settings: Settings) -> Iterator[str]:
     """The real receiver app under uvicorn in a thread; yields its webhook URL."""
-    settings = settings.model_copy(update={"http_host": "127.0.0.1", "http_port": _free_port()})
+    settings = settings.model_copy(update={"http_host": "127.0.0.1", "http_port": free_port()})
     server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
