@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 from dripbridge.errors import UnusableEvent
 
@@ -18,23 +17,39 @@ _MISSING = object()
 _MAX_COUNT = 2**63 - 1
 
 
-@lru_cache(maxsize=4096)
+_PARTS: dict[str, tuple[str, ...]] = {}
+
+
 def _parts(path: str) -> tuple[str, ...]:
-    return tuple(path.split("."))
+    parts = _PARTS.get(path)
+    if parts is None:
+        # Paths are the groups' literals: a handful, so the cache stays small.
+        parts = _PARTS[path] = tuple(path.split("."))
+    return parts
 
 
 def _lookup(payload: Mapping[str, Any], path: str) -> Any:
-    # Runs for every field of every event: dicts (what orjson gives) skip the slower ABC check.
+    # Runs for every field of every event: dicts (what orjson gives) skip the slower ABC check
+    # and the loop keeps to the bare minimum per level.
     node: Any = payload
-    parts = _parts(path)
-    for depth, part in enumerate(parts):
+    parts = _PARTS.get(path) or _parts(path)
+    for part in parts:
         if type(node) is not dict and not isinstance(node, Mapping):
-            where = ".".join(parts[:depth])
-            raise UnusableEvent(f"{where} must be an object, got {_kind(node)} (reading {path})")
-        node = node.get(part, _MISSING)
-        if node is _MISSING or node is None:
+            _not_an_object(payload, parts, path)
+        node = node.get(part)
+        if node is None:
             return _MISSING
     return node
+
+
+def _not_an_object(payload: Mapping[str, Any], parts: tuple[str, ...], path: str) -> NoReturn:
+    node: Any = payload
+    for depth, part in enumerate(parts):
+        if not isinstance(node, Mapping):
+            where = ".".join(parts[:depth])
+            raise UnusableEvent(f"{where} must be an object, got {_kind(node)} (reading {path})")
+        node = node.get(part)
+    raise AssertionError(f"{path}: every level is an object")
 
 
 def _kind(value: Any) -> str:

@@ -201,16 +201,24 @@ class Envelope:
         headers: Sequence[tuple[str, bytes]],
     ) -> Envelope:
         """Decode a record; identity and type come from the headers the receiver set."""
-        found = {name: raw.decode("utf-8", "replace") for name, raw in headers}
-        received = found.get(Header.RECEIVED_AT)
+        # Only the headers read here are decoded (this runs for every record); a repeated
+        # header counts by its last copy.
+        event_id = event_type = received = b""
+        for name, raw in headers:
+            if name == Header.EVENT_ID:
+                event_id = raw
+            elif name == Header.EVENT_TYPE:
+                event_type = raw
+            elif name == Header.RECEIVED_AT:
+                received = raw
         return cls(
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            event_id=found.get(Header.EVENT_ID, ""),
-            event_type=found.get(Header.EVENT_TYPE, ""),
-            received_at=_parse_time(received) if received else None,
-            value=value or b"",
+            topic,
+            partition,
+            offset,
+            event_id.decode("utf-8", "replace"),
+            event_type.decode("utf-8", "replace"),
+            _parse_time(received.decode("utf-8", "replace")) if received else None,
+            value or b"",
         )
 
 
