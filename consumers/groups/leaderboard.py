@@ -36,20 +36,25 @@ from consumers.groups.leaderboard_rows import (
     fold,
     rows_from,
 )
+from consumers.json_rows import rows_param, select_rows
 from dripbridge.contract import EventType
 from dripbridge.settings import Settings
+
+_MEMBER_COLUMNS = """realm_id text, member_id text, username text, username_at timestamptz,
+    display_name text, joined_at timestamptz, joined_event_at timestamptz, left_at timestamptz,
+    left_event_at timestamptz, last_event_at timestamptz"""
+_POINT_COLUMNS = "realm_id text, realm_point_id text, point_name text, name_at timestamptz"
+_BALANCE_COLUMNS = """realm_id text, member_id text, realm_point_id text, point_name text,
+    balance bigint, as_of timestamptz, event_id text"""
+_AWARD_COLUMNS = """event_id text, realm_id text, member_id text, realm_point_id text,
+    point_name text, amount bigint, reason text, new_balance bigint, awarded_at timestamptz"""
 
 # The member upsert keeps each value whose event time is newer. The UPDATE that follows copies
 # ``active`` onto the member's balances, the copy the ranking index filters on: for members whose
 # membership this batch changed, and for inactive members (their new balances start active).
-_MEMBERS = """
+_MEMBERS = f"""
 WITH e AS (
-    SELECT * FROM unnest(
-        %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::text[],
-        %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[],
-        %b::timestamptz[]
-    ) AS e(realm_id, member_id, username, username_at, display_name,
-           joined_at, joined_event_at, left_at, left_event_at, last_event_at)
+    {select_rows(_MEMBER_COLUMNS)}
 ), up AS (
     INSERT INTO members AS m (realm_id, member_id, username, username_at, display_name,
                               joined_at, joined_event_at, left_at, left_event_at, last_event_at)
@@ -81,10 +86,9 @@ WHERE (NOT up.active OR e.joined_event_at IS NOT NULL OR e.left_event_at IS NOT 
 
 # Insert new realm points; rename known ones only from a newer named award. A plain UPDATE
 # (rather than ON CONFLICT DO UPDATE) leaves rows it does not change unlocked.
-_POINTS = """
+_POINTS = f"""
 WITH e AS (
-    SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[])
-        AS e(realm_id, realm_point_id, point_name, name_at)
+    {select_rows(_POINT_COLUMNS)}
 ), fresh AS (
     INSERT INTO realm_points (realm_id, realm_point_id, point_name, name_at)
     SELECT * FROM e
@@ -98,11 +102,10 @@ WHERE k.realm_id = e.realm_id AND k.realm_point_id = e.realm_point_id
 """
 
 # New rows start active; the member statement, which runs next, corrects inactive members.
-_BALANCES = """
+_BALANCES = f"""
 INSERT INTO member_balances AS b
     (realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id)
-SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
-                     %b::timestamptz[], %b::text[])
+{select_rows(_BALANCE_COLUMNS)}
 ON CONFLICT (realm_id, member_id, realm_point_id) DO UPDATE SET
     point_name = excluded.point_name,
     balance = excluded.balance,
@@ -112,17 +115,16 @@ ON CONFLICT (realm_id, member_id, realm_point_id) DO UPDATE SET
 WHERE (excluded.as_of, excluded.event_id) > (b.as_of, b.event_id)
 """
 
-_AWARDS = """
+_AWARDS = f"""
 INSERT INTO point_awards (event_id, realm_id, member_id, realm_point_id, point_name, amount,
                           reason, new_balance, awarded_at)
-SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[],
-                     %b::text[], %b::bigint[], %b::timestamptz[])
+{select_rows(_AWARD_COLUMNS)}
 ON CONFLICT (event_id) DO NOTHING
 """
 
 
-def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
-    return [list(column) for column in zip(*rows, strict=True)]
+def _param(rows: Sequence[tuple[object, ...]]) -> list[str]:
+    return [rows_param(rows)]
 
 
 def _member(p: MemberPatch) -> tuple[object, ...]:
@@ -166,18 +168,18 @@ def _award(a: Award) -> tuple[object, ...]:
     )
 
 
-def statements(folded: Folded) -> list[tuple[str, list[list[object]]]]:
-    """The SQL and parameter columns for a folded batch, in the order they must run."""
-    plan: list[tuple[str, list[list[object]]]] = []
+def statements(folded: Folded) -> list[tuple[str, list[str]]]:
+    """The SQL and parameter (the rows as JSON) for a folded batch, in the order they must run."""
+    plan: list[tuple[str, list[str]]] = []
     if folded.points:
         rows = [(p.realm_id, p.realm_point_id, p.point_name, p.name_at) for p in folded.points]
-        plan.append((_POINTS, _columns(rows)))
+        plan.append((_POINTS, _param(rows)))
     if folded.balances:
-        plan.append((_BALANCES, _columns([_balance(a) for a in folded.balances])))
+        plan.append((_BALANCES, _param([_balance(a) for a in folded.balances])))
     if folded.members:
-        plan.append((_MEMBERS, _columns([_member(p) for p in folded.members])))
+        plan.append((_MEMBERS, _param([_member(p) for p in folded.members])))
     if folded.awards:
-        plan.append((_AWARDS, _columns([_award(a) for a in folded.awards])))
+        plan.append((_AWARDS, _param([_award(a) for a in folded.awards])))
     return plan
 
 

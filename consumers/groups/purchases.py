@@ -25,6 +25,7 @@ import psycopg
 
 from consumers.event_fields import event_time, optional_str, required_count, required_str
 from consumers.group import ConsumerGroup, Event
+from consumers.json_rows import rows_param, select_rows
 from dripbridge.contract import EventType, event_identity
 from dripbridge.errors import UnusableEvent
 from dripbridge.settings import Settings
@@ -68,13 +69,13 @@ def rows_from(event: Event, settings: Settings) -> Purchase:
 # One statement: the aggregate CTEs read only what the INSERT actually stored (RETURNING), so a
 # purchase id seen before contributes nothing. item_name follows the latest purchase by event time,
 # so a late event cannot bring back an item's old name.
-_APPLY = """
+_COLUMNS = """purchase_id text, event_id text, realm_id text, member_id text, username text,
+    item_id text, item_name text, cost bigint, completed_at timestamptz"""
+_APPLY = f"""
 WITH fresh AS (
     INSERT INTO purchases (purchase_id, event_id, realm_id, member_id, username, item_id,
                            item_name, cost, completed_at)
-    SELECT * FROM unnest(
-        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::text[], %s::bigint[], %s::timestamptz[])
+    {select_rows(_COLUMNS)}
     ON CONFLICT (purchase_id) DO NOTHING
     RETURNING realm_id, member_id, item_id, item_name, cost, completed_at,
               (completed_at AT TIME ZONE 'UTC')::date AS day
@@ -117,9 +118,8 @@ async def apply(
         unique.setdefault(row.purchase_id, row)
     if not unique:
         return
-    columns = zip(*(_values(row) for row in unique.values()), strict=True)
     async with conn.cursor() as cur:
-        await cur.execute(_APPLY, [list(column) for column in columns])
+        await cur.execute(_APPLY, [rows_param(_values(row) for row in unique.values())])
 
 
 def _values(row: Purchase) -> tuple[object, ...]:

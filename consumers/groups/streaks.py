@@ -26,6 +26,7 @@ import psycopg
 
 from consumers.event_fields import event_time, optional_str, required_str
 from consumers.group import ConsumerGroup, Event
+from consumers.json_rows import rows_param, select_rows
 from consumers.streak_math import day_of
 from dripbridge.contract import EventType, event_identity
 from dripbridge.errors import UnusableEvent
@@ -65,13 +66,13 @@ def rows_from(event: Event, settings: Settings) -> Completion:
 
 
 # Stores the new completions and their days; answers how many completions each member gained.
-_STORE = """
+_COLUMNS = """event_id text, realm_id text, member_id text, quest_id text, quest_name text,
+    quest_type text, completed_at timestamptz, day date"""
+_STORE = f"""
 WITH fresh AS (
     INSERT INTO quest_completions
         (event_id, realm_id, member_id, quest_id, quest_name, quest_type, completed_at, day)
-    SELECT * FROM unnest(
-        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::timestamptz[], %s::date[])
+    {select_rows(_COLUMNS)}
     ON CONFLICT (event_id) DO NOTHING
     RETURNING realm_id, member_id, day
 ), days AS (
@@ -135,9 +136,8 @@ async def apply(
         unique.setdefault(row.event_id, row)
     if not unique:
         return
-    columns = zip(*(_values(row) for row in unique.values()), strict=True)
     async with conn.cursor() as cur:
-        await cur.execute(_STORE, [list(column) for column in columns])
+        await cur.execute(_STORE, [rows_param(_values(row) for row in unique.values())])
         gained = await cur.fetchall()
         if not gained:
             return

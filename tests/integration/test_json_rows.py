@@ -1,0 +1,32 @@
+"""Rows sent as JSON come back from PostgreSQL exactly as they were, whatever the session."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from consumers.json_rows import rows_param, select_rows
+from dripbridge.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+ROWS = [
+    ("a'\"\\\n\t☃😀\x1f", 2**63 - 1, datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)),
+    ("", -(2**63), datetime(2, 1, 1, tzinfo=timezone(timedelta(hours=-3)))),
+    (None, None, datetime(2024, 6, 1, tzinfo=timezone(timedelta(hours=5, minutes=30, seconds=15)))),
+    ("x", 0, None),
+]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_round_trip(db_settings: Settings, zone: str) -> None:
+    with psycopg.connect(db_settings.libpq_url, autocommit=True) as conn:
+        conn.execute(f"SET TimeZone TO '{zone}'")
+        query = select_rows("t text, n bigint, at timestamptz, day date") + " ORDER BY n"
+        rows = [(t, n, at, at.date() if at else date(9999, 12, 31)) for t, n, at in ROWS]
+        got = conn.execute(query, [rows_param(rows)]).fetchall()
+    assert sorted(map(tuple, got), key=lambda r: (r[1] is None, r[1])) == sorted(
+        rows, key=lambda r: (r[1] is None, r[1])
+    )

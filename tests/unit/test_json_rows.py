@@ -1,0 +1,49 @@
+"""The JSON form of a batch's rows, and the SELECT that reads it back (no services)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from consumers.json_rows import rows_param, select_rows
+
+IST_SECONDS = timezone(timedelta(hours=5, minutes=30, seconds=15))
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([], "[]"),
+        ([("a", None, 7)], '[["a",null,7]]'),
+        ([('é\n"', 2**63 - 1)], '[["é\\n\\"",9223372036854775807]]'),
+        (
+            [(datetime(2024, 6, 1, 12, 0, 0, 5, tzinfo=UTC),)],
+            '[["2024-06-01T12:00:00.000005+00:00"]]',
+        ),
+        ([(datetime(2024, 6, 1, tzinfo=IST_SECONDS),)], '[["2024-06-01T00:00:00+05:30:15"]]'),
+        ([(date(2024, 2, 29),), (date(1, 1, 1),)], '[["2024-02-29"],["0001-01-01"]]'),
+    ],
+)
+def test_rows_param(rows: list[tuple[object, ...]], expected: str) -> None:
+    assert rows_param(iter(rows)) == expected
+
+
+def test_rows_param_refuses_other_objects() -> None:
+    with pytest.raises(TypeError):
+        rows_param([(object(),)])
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        ("a text", "SELECT (r ->> 0)::text AS a FROM jsonb_array_elements(%s::jsonb) AS r"),
+        (
+            "a text,\n    b timestamptz, c bigint",
+            "SELECT (r ->> 0)::text AS a, (r ->> 1)::timestamptz AS b, (r ->> 2)::bigint AS c "
+            "FROM jsonb_array_elements(%s::jsonb) AS r",
+        ),
+    ],
+)
+def test_select_rows(columns: str, expected: str) -> None:
+    assert select_rows(columns) == expected
