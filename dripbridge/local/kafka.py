@@ -46,7 +46,7 @@ class LocalKafka:
             raise ConfigError("java and mvn are needed to run Kafka without Docker")
         shutil.rmtree(self.lib, ignore_errors=True)
         self.lib.mkdir(parents=True)
-        subprocess.run(
+        resolved = subprocess.run(
             [
                 "mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(_POM_DIR / "pom.xml"),
                 "dependency:copy-dependencies",
@@ -54,8 +54,15 @@ class LocalKafka:
                 "-DincludeScope=runtime",
                 f"-Dkafka.version={self.settings.kafka_version}",
             ],
-            check=True,
+            capture_output=True,
+            check=False,
         )  # fmt: skip
+        if resolved.returncode != 0:
+            # Maven's output only matters when it failed; it says which artifact was missing.
+            raise ConfigError(
+                "could not resolve Kafka's jars with Maven:\n"
+                + resolved.stdout.decode("utf-8", "replace")[-4000:]
+            )
         marker.touch()
 
     def _write_config(self) -> Path:
