@@ -1,0 +1,105 @@
+"""`drip-bridge stack`, the README's main job without Docker: receiver and groups, end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from dripbridge.settings import Settings
+from tests.factories import TEST_SECRET, make_event, pretty_body, sign
+from tests.ports import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _wait(check: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (httpx.HTTPError, psycopg.Error):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_stack_serves_applies_and_stops_cleanly(
+    settings: Settings, db_settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DRIP_WEBHOOK_SECRETS": TEST_SECRET,
+        "DRIP_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "DRIP_DATABASE_URL": db_settings.database_url,
+        "DRIP_TOPIC_PREFIX": settings.topic_prefix,
+        "DRIP_TOPIC_PARTITIONS": "1",
+        "DRIP_HTTP_PORT": str(port),
+        "DRIP_BATCH_MAX_WAIT_MS": "50",
+    }
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "dripbridge", "stack", "leaderboard", "purchases"],
+        env=env,
+        cwd=tmp_path,  # no .env of the checkout
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    children: list[int] = []
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 60, "the receiver")
+        event = make_event(
+            "member.points.awarded", realmId=f"realm-{settings.topic_prefix}", id="stack-evt-1"
+        )
+        body = pretty_body(event)
+        answer = httpx.post(
+            f"{url}/webhooks/drip", content=body, headers={"X-Drip-Signature": sign(body)}
+        )
+        assert answer.status_code == 200, answer.text
+        refused = httpx.post(
+            f"{url}/webhooks/drip", content=body, headers={"X-Drip-Signature": "sha256=" + "0" * 64}
+        )
+        assert refused.status_code == 401
+
+        def balance() -> int | None:
+            with psycopg.connect(db_settings.libpq_url) as conn:
+                row = conn.execute(
+                    "SELECT balance FROM leaderboard WHERE realm_id = %s", [event["realmId"]]
+                ).fetchone()
+            return row[0] if row else None
+
+        _wait(lambda: balance() == event["data"]["newBalance"], 60, "the leaderboard row")
+        found = subprocess.run(
+            ["pgrep", "-P", str(stack.pid)], capture_output=True, text=True, check=False
+        )
+        children = [int(pid) for pid in found.stdout.split()]
+        assert len(children) == 3  # the receiver and one process per named group
+    finally:
+        stack.send_signal(signal.SIGINT)
+        _, stderr = stack.communicate(timeout=60)
+    assert stack.returncode == 0, stderr.decode()[-2000:]
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_stack_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DRIP_WEBHOOK_SECRETS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dripbridge", "stack"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert b"DRIP_WEBHOOK_SECRETS" in done.stderr
