@@ -14,6 +14,7 @@ from consumers.groups.archive import GROUP
 from dripbridge import contract
 from dripbridge.settings import Settings
 from tests.factories import GUIDE_SAMPLES, make_event
+from tests.group_db import emptied
 from tests.group_runs import dead_letter_errors, run_until_stored
 from tests.records import produce
 
@@ -25,10 +26,7 @@ NUL_RECORD = ("app.note", b'{"type": "app.note", "note": "a\\u0000b"}')
 
 @pytest.fixture
 async def conn(db_settings: Settings) -> AsyncIterator[Conn]:
-    async with await psycopg.AsyncConnection.connect(
-        db_settings.libpq_url, autocommit=True
-    ) as connection:
-        await connection.execute("TRUNCATE events")
+    async with emptied(db_settings, GROUP) as connection:
         yield connection
 
 

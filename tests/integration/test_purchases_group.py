@@ -18,6 +18,7 @@ import pytest
 from consumers.groups.purchases import GROUP
 from dripbridge.settings import Settings
 from tests.factories import make_event
+from tests.group_db import emptied
 from tests.group_events import group_event
 from tests.group_runs import dead_letter_errors, run_until_stored
 from tests.records import produce
@@ -31,10 +32,7 @@ RENAMED_AT = START + timedelta(days=3, hours=12)
 
 @pytest.fixture
 async def conn(db_settings: Settings) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    async with await psycopg.AsyncConnection.connect(
-        db_settings.libpq_url, autocommit=True
-    ) as connection:
-        await connection.execute("TRUNCATE " + ", ".join(GROUP.tables))
+    async with emptied(db_settings, GROUP) as connection:
         yield connection
 
 

@@ -26,6 +26,7 @@ from consumers.groups.leaderboard import GROUP
 from consumers.runtime import GroupRuntime
 from dripbridge.errors import ReplayRefused
 from dripbridge.settings import Settings
+from tests.group_db import emptied
 from tests.group_runs import run_until_stored, stored_offsets
 from tests.integration.test_runtime import tables, wait_for
 from tests.leaderboard_model import expected, generate
@@ -41,10 +42,7 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 
 @pytest.fixture
 async def conn(db_settings: Settings) -> AsyncIterator[Conn]:
-    async with await psycopg.AsyncConnection.connect(
-        db_settings.libpq_url, autocommit=True
-    ) as connection:
-        await connection.execute("TRUNCATE members, point_awards, realm_points, member_balances")
+    async with emptied(db_settings, GROUP) as connection:
         yield connection
 
 

@@ -23,13 +23,13 @@ from consumers.offsets import Move, OffsetsMoved
 from consumers.runtime import GroupRuntime
 from consumers.transaction import apply_batch
 from dripbridge.settings import Settings
+from tests.group_db import emptied
 from tests.leaderboard_model import Expected, expected, generate
 from tests.records import produce
 
 pytestmark = pytest.mark.integration
 
 Conn = psycopg.AsyncConnection[Any]
-LEADERBOARD_TABLES = ("members", "point_awards", "realm_points", "member_balances")
 
 
 @pytest.fixture
@@ -46,10 +46,7 @@ def run_settings(settings: Settings, db_settings: Settings) -> Settings:
 
 @pytest.fixture
 async def conn(db_settings: Settings) -> AsyncIterator[Conn]:
-    async with await psycopg.AsyncConnection.connect(
-        db_settings.libpq_url, autocommit=True
-    ) as connection:
-        await connection.execute("TRUNCATE " + ", ".join(LEADERBOARD_TABLES))
+    async with emptied(db_settings, GROUP) as connection:
         yield connection
 
 

@@ -17,8 +17,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from consumers.groups.leaderboard import GROUP as LEADERBOARD_GROUP
 from dripbridge.settings import Settings
-from tests.integration.test_runtime import LEADERBOARD_TABLES, stored_total, tables, wait_for
+from tests.group_db import emptied
+from tests.integration.test_runtime import stored_total, tables, wait_for
 from tests.leaderboard_model import Stream, expected, generate
 from tests.records import produce
 
@@ -30,10 +32,7 @@ DRIP_BRIDGE = str(Path(sys.executable).with_name("drip-bridge"))
 
 @pytest.fixture
 async def conn(db_settings: Settings) -> AsyncIterator[Conn]:
-    async with await psycopg.AsyncConnection.connect(
-        db_settings.libpq_url, autocommit=True
-    ) as connection:
-        await connection.execute("TRUNCATE " + ", ".join(LEADERBOARD_TABLES))
+    async with emptied(db_settings, LEADERBOARD_GROUP) as connection:
         yield connection
 
 

@@ -21,6 +21,7 @@ from consumers.groups.streaks import GROUP
 from consumers.streak_math import streaks
 from dripbridge.settings import Settings
 from tests.factories import make_event
+from tests.group_db import emptied
 from tests.group_events import group_event
 from tests.group_runs import dead_letter_errors, run_until_stored
 from tests.records import produce
@@ -34,10 +35,7 @@ START = datetime(2024, 3, 1, tzinfo=UTC)
 
 @pytest.fixture
 async def conn(db_settings: Settings) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    async with await psycopg.AsyncConnection.connect(
-        db_settings.libpq_url, autocommit=True
-    ) as connection:
-        await connection.execute("TRUNCATE " + ", ".join(GROUP.tables))
+    async with emptied(db_settings, GROUP) as connection:
         yield connection
 
 

@@ -19,7 +19,8 @@ from bridge.app import WEBHOOK_PATH, create_app
 from consumers.groups.leaderboard import GROUP
 from dripbridge.settings import Settings
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS, pretty_body, sign
-from tests.integration.test_runtime import LEADERBOARD_TABLES, run_until, stored_total
+from tests.group_db import emptied
+from tests.integration.test_runtime import run_until, stored_total
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +31,7 @@ MEMBER = "507f1f77bcf86cd799439013"
 
 @pytest.fixture
 async def conn(db_settings: Settings) -> AsyncIterator[Conn]:
-    async with await psycopg.AsyncConnection.connect(
-        db_settings.libpq_url, autocommit=True
-    ) as connection:
-        await connection.execute("TRUNCATE " + ", ".join(LEADERBOARD_TABLES))
+    async with emptied(db_settings, GROUP) as connection:
         yield connection
 
 
