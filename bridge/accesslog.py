@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -24,6 +25,8 @@ class AccessLog:
     def __init__(self, flush_s: float = 0.1) -> None:
         self._flush_s = flush_s
         self._lines: list[str] = []
+        self._second = -1
+        self._second_text = ""
 
     def request(
         self,
@@ -41,7 +44,7 @@ class AccessLog:
         if not LOGGER.isEnabledFor(logging.INFO):
             return
         line = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "time": self._now(),
             "method": method,
             "path": path,
             "status": status,
@@ -55,6 +58,16 @@ class AccessLog:
         self._lines.append(orjson.dumps(line).decode())
         if len(self._lines) == 1:
             asyncio.get_running_loop().call_later(self._flush_s, self.flush)
+
+    def _now(self) -> str:
+        # What datetime.now(UTC).isoformat(timespec="milliseconds") writes, at a third of
+        # the cost: the text up to the second changes once a second, so it is kept.
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, UTC).isoformat()[:-6]
+        return f"{self._second_text}.{int((now - second) * 1000):03d}+00:00"
 
     def flush(self) -> None:
         """Hand the queued lines to the logger now."""

@@ -65,7 +65,9 @@ def topics(prefix: str, types: Iterable[str] | None = None) -> list[str]:
 
 def _dig(obj: Any, *path: str) -> Any:
     for part in path:
-        if not isinstance(obj, Mapping):
+        # Decoded JSON holds plain dicts; checking for one first skips the Mapping ABC's
+        # isinstance hook (several times slower), which runs per level of every key lookup.
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             return None
         obj = obj.get(part)
     return obj
