@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         requests = work / "requests.bin"
         write_requests(requests, bodies(args.bodies), secret, WEBHOOK_PATH)
         servers = _servers(args, work, secret, prefix)
+        probes.update((server.name, []) for server in servers)  # --probes 0 leaves them empty
         try:
             for server in servers:
                 server.wait_ready("/readyz" if server.name == "receiver" else "/healthz")
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                 for server in servers:
                     rate = ladders[server.name][-1].rate * 1.5
                     probe = _step(server, gen, requests, rate, args.seconds, args.conns, kafka_pid)
-                    probes.setdefault(server.name, []).append(probe)
+                    probes[server.name].append(probe)
                     _print_step(probe, note="saturation probe")
         finally:
             for server in servers:
