@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg import sql
 
 from consumers.decode import Batch, RecordLike, dead_letter
 from consumers.group import ConsumerGroup
+from consumers.transaction import use_schema
 from dripbridge.settings import Settings
 
 REFUSED = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
@@ -45,12 +45,7 @@ async def set_aside_refused(
     for row, record in zip(batch.rows, batch.sources, strict=True):
         try:
             async with conn.transaction():
-                if schema is not None:
-                    await conn.execute(
-                        sql.SQL("SET LOCAL search_path TO {}, public").format(
-                            sql.Identifier(schema)
-                        )
-                    )
+                await use_schema(conn, schema)
                 await group.apply(conn, [row], settings)
                 raise psycopg.Rollback()
         except REFUSED as exc:

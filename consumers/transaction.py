@@ -13,6 +13,14 @@ from consumers.group import ConsumerGroup
 from dripbridge.settings import Settings
 
 
+async def use_schema(conn: psycopg.AsyncConnection[Any], schema: str | None) -> None:
+    """Put ``schema`` first in ``search_path`` for the current transaction (None: no change)."""
+    if schema is not None:
+        await conn.execute(
+            sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema))
+        )
+
+
 async def apply_batch(
     conn: psycopg.AsyncConnection[Any],
     group: ConsumerGroup[Any],
@@ -41,10 +49,7 @@ async def apply_batch(
         # Safe to skip waiting for the WAL flush: a commit lost in a PostgreSQL crash loses its
         # offsets with it, and the records are read again from Kafka.
         await conn.execute("SET LOCAL synchronous_commit TO off")
-        if schema is not None:
-            await conn.execute(
-                sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema))
-            )
+        await use_schema(conn, schema)
         advanced = await offsets.advance(conn, group.group_id, batch.moves)
         if batch.rows:
             await group.apply(conn, batch.rows, settings)
