@@ -46,42 +46,44 @@ _MEMBER_COLUMNS = """realm_id text, member_id text, username text, username_at t
 _POINT_COLUMNS = "realm_id text, realm_point_id text, point_name text, name_at timestamptz"
 _BALANCE_COLUMNS = """realm_id text, member_id text, realm_point_id text, point_name text,
     balance bigint, as_of timestamptz, event_id text"""
+_KEY_COLUMNS = "realm_id text, member_id text"
 _AWARD_COLUMNS = """event_id text, realm_id text, member_id text, realm_point_id text,
     point_name text, amount bigint, reason text, new_balance bigint, awarded_at timestamptz"""
 
-# The member upsert keeps each value whose event time is newer. The UPDATE that follows copies
-# ``active`` onto the member's balances, the copy the ranking index filters on: for members whose
-# membership this batch changed, and for inactive members (their new balances start active).
+# The member upsert keeps each value whose event time is newer. It runs first in every batch:
+# its row lock on each member serialises the transactions that touch one member (a member's
+# events sit on one partition per topic, but the group's topics may be read by different
+# processes), so the statements after it see what the other transaction committed.
 _MEMBERS = f"""
-WITH e AS (
-    {select_rows(_MEMBER_COLUMNS)}
-), up AS (
-    INSERT INTO members AS m (realm_id, member_id, username, username_at, display_name,
-                              joined_at, joined_event_at, left_at, left_event_at, last_event_at)
-    SELECT * FROM e
-    ON CONFLICT (realm_id, member_id) DO UPDATE SET
-        username = CASE WHEN excluded.username_at IS NOT NULL AND (m.username_at IS NULL
-                OR (excluded.username_at, excluded.username) > (m.username_at, m.username))
-            THEN excluded.username ELSE m.username END,
-        username_at = CASE WHEN excluded.username_at IS NOT NULL AND (m.username_at IS NULL
-                OR (excluded.username_at, excluded.username) > (m.username_at, m.username))
-            THEN excluded.username_at ELSE m.username_at END,
-        display_name = CASE WHEN excluded.joined_event_at
-                > coalesce(m.joined_event_at, '-infinity')
-            THEN excluded.display_name ELSE m.display_name END,
-        joined_at = CASE WHEN excluded.joined_event_at > coalesce(m.joined_event_at, '-infinity')
-            THEN excluded.joined_at ELSE m.joined_at END,
-        joined_event_at = greatest(m.joined_event_at, excluded.joined_event_at),
-        left_at = CASE WHEN excluded.left_event_at > coalesce(m.left_event_at, '-infinity')
-            THEN excluded.left_at ELSE m.left_at END,
-        left_event_at = greatest(m.left_event_at, excluded.left_event_at),
-        last_event_at = greatest(m.last_event_at, excluded.last_event_at)
-    RETURNING realm_id, member_id, active
-)
-UPDATE member_balances b SET active = up.active
-FROM up JOIN e USING (realm_id, member_id)
-WHERE (NOT up.active OR e.joined_event_at IS NOT NULL OR e.left_event_at IS NOT NULL)
-  AND b.realm_id = up.realm_id AND b.member_id = up.member_id AND b.active <> up.active
+INSERT INTO members AS m (realm_id, member_id, username, username_at, display_name,
+                          joined_at, joined_event_at, left_at, left_event_at, last_event_at)
+{select_rows(_MEMBER_COLUMNS)}
+ON CONFLICT (realm_id, member_id) DO UPDATE SET
+    username = CASE WHEN excluded.username_at IS NOT NULL AND (m.username_at IS NULL
+            OR (excluded.username_at, excluded.username) > (m.username_at, m.username))
+        THEN excluded.username ELSE m.username END,
+    username_at = CASE WHEN excluded.username_at IS NOT NULL AND (m.username_at IS NULL
+            OR (excluded.username_at, excluded.username) > (m.username_at, m.username))
+        THEN excluded.username_at ELSE m.username_at END,
+    display_name = CASE WHEN excluded.joined_event_at > coalesce(m.joined_event_at, '-infinity')
+        THEN excluded.display_name ELSE m.display_name END,
+    joined_at = CASE WHEN excluded.joined_event_at > coalesce(m.joined_event_at, '-infinity')
+        THEN excluded.joined_at ELSE m.joined_at END,
+    joined_event_at = greatest(m.joined_event_at, excluded.joined_event_at),
+    left_at = CASE WHEN excluded.left_event_at > coalesce(m.left_event_at, '-infinity')
+        THEN excluded.left_at ELSE m.left_at END,
+    left_event_at = greatest(m.left_event_at, excluded.left_event_at),
+    last_event_at = greatest(m.last_event_at, excluded.last_event_at)
+"""
+
+# Copies ``active`` onto the balances of members whose join or leave this batch carried. A
+# statement of its own, after the member upsert: a statement sees the rows committed before it
+# started, and only one that starts after the member's lock is held sees every balance.
+_ACTIVE = f"""
+UPDATE member_balances b SET active = m.active
+FROM ({select_rows(_KEY_COLUMNS)}) e
+JOIN members m USING (realm_id, member_id)
+WHERE b.realm_id = m.realm_id AND b.member_id = m.member_id AND b.active <> m.active
 """
 
 # Insert new realm points; rename known ones only from a newer named award. A plain UPDATE
@@ -101,16 +103,20 @@ WHERE k.realm_id = e.realm_id AND k.realm_point_id = e.realm_point_id
   AND (k.point_name IS NULL OR (e.name_at, e.point_name) > (k.name_at, k.point_name))
 """
 
-# New rows start active; the member statement, which runs next, corrects inactive members.
+# ``active`` comes from the member row, which this transaction has locked and brought up to
+# date, so a balance is written with its member's current membership.
 _BALANCES = f"""
 INSERT INTO member_balances AS b
-    (realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id)
-{select_rows(_BALANCE_COLUMNS)}
+    (realm_id, member_id, realm_point_id, point_name, balance, as_of, event_id, active)
+SELECT e.*, coalesce(m.active, true)
+FROM ({select_rows(_BALANCE_COLUMNS)}) e
+LEFT JOIN members m USING (realm_id, member_id)
 ON CONFLICT (realm_id, member_id, realm_point_id) DO UPDATE SET
     point_name = excluded.point_name,
     balance = excluded.balance,
     as_of = excluded.as_of,
     event_id = excluded.event_id,
+    active = excluded.active,
     applied_at = now()
 WHERE (excluded.as_of, excluded.event_id) > (b.as_of, b.event_id)
 """
@@ -174,10 +180,17 @@ def statements(folded: Folded) -> list[tuple[str, list[str]]]:
     if folded.points:
         rows = [(p.realm_id, p.realm_point_id, p.point_name, p.name_at) for p in folded.points]
         plan.append((_POINTS, _param(rows)))
-    if folded.balances:
-        plan.append((_BALANCES, _param([_balance(a) for a in folded.balances])))
     if folded.members:
         plan.append((_MEMBERS, _param([_member(p) for p in folded.members])))
+    moved = [
+        (p.realm_id, p.member_id)
+        for p in folded.members
+        if p.joined_event_at is not None or p.left_event_at is not None
+    ]
+    if moved:
+        plan.append((_ACTIVE, _param(moved)))
+    if folded.balances:
+        plan.append((_BALANCES, _param([_balance(a) for a in folded.balances])))
     if folded.awards:
         plan.append((_AWARDS, _param([_award(a) for a in folded.awards])))
     return plan
@@ -186,10 +199,11 @@ def statements(folded: Folded) -> list[tuple[str, list[str]]]:
 async def apply(
     conn: psycopg.AsyncConnection[Any], rows: Sequence[LeaderboardRow], settings: Settings
 ) -> None:
-    """Apply a batch with at most four set-based statements, sent in one pipeline.
+    """Apply a batch with at most five set-based statements, sent in one pipeline.
 
-    Runs inside the runtime's transaction and never commits. Balances go before members:
-    the member statement copies ``active`` onto them, new ones included.
+    Runs inside the runtime's transaction and never commits. Members go first: their row
+    locks order this transaction after any other that touches the same members, and the
+    balances take ``active`` from the member rows.
     """
     plan = statements(fold(rows))
     if not plan:
