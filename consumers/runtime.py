@@ -26,6 +26,8 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
@@ -121,6 +123,11 @@ class GroupRuntime:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.settings.batch_max_records,
+                # Range hands each process the same partition numbers of every topic (the
+                # topics share a partition count), so a member's events of all types are
+                # applied by one process. Round robin stays listed so that processes of the
+                # previous release can share the group during a rolling restart.
+                partition_assignment_strategy=(RangePartitionAssignor, RoundRobinPartitionAssignor),
             )
             try:
                 await consumer.start()

@@ -7,6 +7,7 @@ real Kafka and PostgreSQL, and checks the tables against the independent expecta
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -81,6 +82,15 @@ def consumers(settings: Settings, db_settings: Settings, tmp_path: Path) -> Iter
             process.wait()
 
 
+def partitions_read(log: str) -> dict[str, set[int]]:
+    """Topic -> partitions from the last "reading topic[p]@offset, ..." line of a consumer log."""
+    line = re.findall(r"reading (.+)", log)[-1]
+    held: dict[str, set[int]] = {}
+    for topic, partition in re.findall(r"([\w.-]+)\[(\d+)\]@", line):
+        held.setdefault(topic, set()).add(int(partition))
+    return held
+
+
 async def produced(settings: Settings, seed: int) -> tuple[Stream, int]:
     stream = generate(seed=seed, members=150, awards_per_member=30)
     return stream, await produce(settings, stream.delivered)
@@ -146,5 +156,10 @@ async def test_two_processes_give_the_result_of_one(
         return await stored_total(conn, prefix) == sent
 
     await wait_for(all_stored, 90, "both consumers to apply the stream")
+    # Co-partitioned: each process holds the same partition numbers of every topic.
+    held = [partitions_read(consumers.log(n)) for n in (0, 1)]
+    for topics in held:
+        assert len(set(map(frozenset, topics.values()))) == 1, held
+    assert not set.intersection(*(set().union(*t.values()) for t in held)), held
     assert consumers.stop_all() == [0, 0], consumers.log(0) + consumers.log(1)
     assert await tables(conn) == expected(stream.usable)
