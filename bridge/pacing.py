@@ -1,0 +1,136 @@
+"""When records go to the producer, and how long a publish may wait for its ack.
+
+At thousands of requests per second a publish costs most in produce requests and event-loop
+timers, not in its own work: :class:`Waves` sends one produce request per linger window
+rather than one per partition, and :class:`Deadlines` sweeps overdue publishes every tick
+rather than arming a timer for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bridge.ingest import Record
+
+Sender = Callable[[Record], Awaitable["asyncio.Future[Any]"]]
+
+
+class Waves:
+    """Collects records for up to ``window_s``, then hands them to the producer together.
+
+    aiokafka lingers per partition: each partition's batch leaves ``linger_ms`` after its own
+    first record, so records spread over the contract's many topic-partitions go out in
+    almost one produce request each, and a produce request (with the broker wake-up it
+    causes) costs far more than a record. Handed over together, a wave's records leave in
+    one request. One task sends the wave, so each waiting publisher is woken once, when its
+    ack (or error) comes.
+    """
+
+    def __init__(self, window_s: float, send: Sender) -> None:
+        self._window_s = window_s
+        self._send = send
+        self._wave: list[tuple[Record, asyncio.Future[Any]]] = []
+        self._leaving: set[asyncio.Task[None]] = set()
+
+    def submit(self, record: Record) -> asyncio.Future[Any]:
+        """A future resolved with the record's metadata once Kafka acknowledged it.
+
+        Cancelling the future before its wave leaves keeps the record from being sent.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._wave.append((record, waiter))
+        if len(self._wave) == 1:
+            loop.call_later(self._window_s, self._release)
+        return waiter
+
+    async def drain(self) -> None:
+        """Send what is collected now and wait until every wave was handed over."""
+        self._release()
+        while self._leaving:
+            await asyncio.gather(*self._leaving, return_exceptions=True)
+
+    def _release(self) -> None:
+        if not self._wave:
+            return
+        wave, self._wave = self._wave, []
+        task = asyncio.get_running_loop().create_task(self._leave(wave))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+
+    async def _leave(self, wave: list[tuple[Record, asyncio.Future[Any]]]) -> None:
+        for record, waiter in wave:
+            if waiter.done():  # its publish gave up already
+                continue
+            try:
+                delivery = await self._send(record)
+            except Exception as exc:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+                continue
+            delivery.add_done_callback(functools.partial(_relay, waiter))
+
+
+def _relay(waiter: asyncio.Future[Any], delivery: asyncio.Future[Any]) -> None:
+    if waiter.done():
+        return
+    if delivery.cancelled():
+        waiter.cancel()
+    elif (exc := delivery.exception()) is not None:
+        waiter.set_exception(exc)
+    else:
+        waiter.set_result(delivery.result())
+
+
+class Deadlines:
+    """Cancels publishes that outlive ``timeout_s``, checked every tick.
+
+    One sweep every ``tick_s`` instead of a timer per request (``asyncio.timeout`` allocates
+    and frees an event-loop timer for each publish). A publish may so run up to one tick
+    past its deadline.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._tick_s = min(0.1, timeout_s / 10)
+        self._waiting: dict[asyncio.Task[object], float] = {}
+        self._expired: set[asyncio.Task[object]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="publish-deadlines")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    def watch(self, task: asyncio.Task[object]) -> None:
+        """Start the clock for ``task``."""
+        self._waiting[task] = time.monotonic() + self.timeout_s
+
+    def release(self, task: asyncio.Task[object]) -> bool:
+        """Stop watching ``task``; True (and the cancellation undone) if it ran out of time."""
+        self._waiting.pop(task, None)
+        if task in self._expired:
+            self._expired.discard(task)
+            task.uncancel()
+            return True
+        return False
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_s)
+            now = time.monotonic()
+            late = [task for task, deadline in self._waiting.items() if deadline <= now]
+            for task in late:
+                del self._waiting[task]
+                self._expired.add(task)
+                task.cancel()

@@ -1,0 +1,105 @@
+"""Waves hand records over together and in order; Deadlines cancel only overdue publishes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from bridge.ingest import Record
+from bridge.pacing import Deadlines, Waves
+from bridge.publisher import KeyPartitioner
+
+
+def _record(n: int) -> Record:
+    return Record("t", str(n).encode(), b"{}", [], str(n), "x")
+
+
+class _Producer:
+    """Stands in for the producer's ``send``: delivery futures the test resolves itself."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.sent: list[int] = []
+        self.deliveries: list[asyncio.Future[Any]] = []
+        self.fail_on = fail_on
+
+    async def send(self, record: Record) -> asyncio.Future[Any]:
+        n = int(record.event_id)
+        if n == self.fail_on:
+            raise RuntimeError("refused")
+        self.sent.append(n)
+        delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.deliveries.append(delivery)
+        return delivery
+
+
+async def test_a_wave_leaves_together_in_order() -> None:
+    producer = _Producer()
+    waves = Waves(0.02, producer.send)
+    waiters = [waves.submit(_record(n)) for n in range(5)]
+    await asyncio.sleep(0)
+    assert producer.sent == []  # still collecting
+    await asyncio.sleep(0.05)
+    assert producer.sent == [0, 1, 2, 3, 4]
+    for n, delivery in enumerate(producer.deliveries):
+        delivery.set_result(("meta", n))
+    assert await asyncio.gather(*waiters) == [("meta", n) for n in range(5)]
+
+
+async def test_cancelled_waiter_is_not_sent_and_errors_reach_their_waiter() -> None:
+    producer = _Producer(fail_on=2)
+    waves = Waves(0.01, producer.send)
+    waiters = [waves.submit(_record(n)) for n in range(4)]
+    waiters[1].cancel()
+    await waves.drain()
+    assert producer.sent == [0, 3]
+    with pytest.raises(RuntimeError, match="refused"):
+        await waiters[2]
+    producer.deliveries[0].set_exception(TimeoutError("no ack"))
+    with pytest.raises(TimeoutError):
+        await waiters[0]
+
+
+async def test_drain_sends_at_once() -> None:
+    producer = _Producer()
+    waves = Waves(60.0, producer.send)
+    waves.submit(_record(7))
+    await asyncio.wait_for(waves.drain(), 1)
+    assert producer.sent == [7]
+
+
+@pytest.mark.parametrize(("wait_s", "expired"), [(0.01, False), (0.5, True)])
+async def test_deadlines(wait_s: float, expired: bool) -> None:
+    deadlines = Deadlines(0.1)
+    deadlines.start()
+    outcome: list[bool] = []
+
+    async def publish() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        deadlines.watch(task)
+        try:
+            await asyncio.sleep(wait_s)
+        except asyncio.CancelledError:
+            outcome.append(deadlines.release(task))
+            return
+        outcome.append(deadlines.release(task))
+
+    try:
+        await asyncio.wait_for(publish(), 2)
+    finally:
+        await deadlines.stop()
+    assert outcome == [expired]
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 6, 12])
+def test_key_partitioner_matches_default(partitions: int) -> None:
+    ours, default = KeyPartitioner(), DefaultPartitioner()
+    every = list(range(partitions))
+    for n in range(500):
+        key = f"member-{n}".encode()
+        assert ours(key, every, every) == default(key, every, every)
+        assert ours(key, every, every) == default(key, every, every)  # remembered hash
+    assert ours(None, every, every) in every
