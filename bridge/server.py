@@ -114,7 +114,7 @@ def worker_app() -> ASGIApp:
 
     settings = Settings()
     logging.basicConfig(
-        level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+        level="INFO", format="%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     _receiver_logging()

@@ -54,7 +54,7 @@ def load_settings() -> Settings:
 
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+        level=level, format="%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
@@ -71,12 +71,36 @@ def serve() -> None:
 @app.command()
 def consume(
     groups: Annotated[list[str] | None, typer.Argument(help="Group names; default: all.")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            "-p",
+            min=1,
+            help="Processes of the groups, splitting their partitions; "
+            "default DRIP_CONSUMER_PROCESSES.",
+        ),
+    ] = None,
 ) -> None:
     """Run consumer groups (all registered groups when none is named)."""
+    from consumers import registry
+
+    settings = load_settings()
+    names = groups or []
+    for name in names:
+        registry.get(name)  # an unknown name fails here with the list of known groups
+    count = processes or settings.consumer_processes
+    if count > 1:
+        from dripbridge.supervise import dripbridge_command, supervise
+
+        argv = dripbridge_command("consume", "--processes", "1", *names)
+        commands = {f"consume-{n}": argv for n in range(1, count + 1)}
+        banner = f"{count} processes of {', '.join(names) or 'every group'}"
+        raise typer.Exit(supervise(commands, banner))
     from consumers.runner import run_groups
 
     _logging()
-    run_groups(load_settings(), groups or [])
+    run_groups(settings, names)
 
 
 @app.command()

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # --- consumer groups ------------------------------------------------------------------
     batch_max_records: int = Field(2000, ge=1)
     batch_max_wait_ms: int = Field(200, ge=0)
+    consumer_processes: int = Field(
+        1,
+        ge=1,
+        description="Processes per `drip-bridge consume` (and per group in `stack`); they split "
+        "the partitions, one core each.",
+    )
     streak_timezone: str = Field("UTC", description="Calendar used to count quest-streak days.")
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port for a consumer's /metrics; 0 turns it off."
