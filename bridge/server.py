@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 from collections.abc import Callable
 
 import uvicorn
@@ -17,6 +16,7 @@ from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from dripbridge import logs
 from dripbridge.settings import Settings
 
 
@@ -47,13 +47,12 @@ def uvicorn_config(app: ASGIApp | str, settings: Settings) -> uvicorn.Config:
 
 
 def lean_logging() -> None:
-    """Skip the per-record lookups no receiver log format uses (caller, thread, process).
+    """Skip the per-record lookups no receiver log format uses (caller, thread).
 
-    The receiver logs a line per request; these lookups cost more than the line (see the
-    logging HOWTO, "Optimization").
+    The receiver logs many lines; these lookups cost more than a line (see the logging HOWTO,
+    "Optimization"). The process id stays: the log format shows it.
     """
     logging.logThreads = False
-    logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # type: ignore[attr-defined]
 
@@ -113,10 +112,7 @@ def worker_app() -> ASGIApp:
     from bridge.app import create_app
 
     settings = Settings()
-    logging.basicConfig(
-        level="INFO", format="%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logs.configure()
     _receiver_logging()
     app = create_app(settings)
     freeze_startup_objects()

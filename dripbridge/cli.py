@@ -7,13 +7,13 @@ that needs it.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
+from dripbridge import logs
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.errors import DripBridgeError
 from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
@@ -53,10 +53,7 @@ def load_settings() -> Settings:
 
 
 def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logs.configure(level)
 
 
 @app.command()
