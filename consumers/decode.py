@@ -7,7 +7,6 @@ offset (a fetch that raced a seek), are left out; they belong to another batch.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,7 +15,7 @@ import orjson
 from aiokafka.structs import TopicPartition
 
 from consumers.dead_letters import DeadLetter
-from consumers.group import ConsumerGroup, Event
+from consumers.group import ConsumerGroup, Event, Planned
 from consumers.offsets import Move
 from dripbridge import contract
 from dripbridge.contract import Envelope
@@ -70,15 +69,14 @@ def to_event(record: RecordLike) -> Event:
     if _NUL_ESCAPE in envelope.value:
         raise ValueError("the event contains a U+0000 character, which PostgreSQL cannot store")
     payload = orjson.loads(envelope.value)
-    if not isinstance(payload, dict):
+    if type(payload) is not dict:
         raise ValueError(f"the event is a JSON {type(payload).__name__}, not an object")
     if not envelope.event_id or not envelope.event_type:
-        envelope = dataclasses.replace(
-            envelope,
+        envelope = envelope._replace(
             event_id=envelope.event_id or contract.event_identity(payload),
             event_type=envelope.event_type or str(payload.get("type") or ""),
         )
-    return Event(envelope=envelope, payload=payload)
+    return Event(envelope, payload)
 
 
 def dead_letter(record: RecordLike, error: str, event: Event | None = None) -> DeadLetter:
@@ -123,7 +121,8 @@ def assemble(
     """Map fetched records into one batch, partition by partition in offset order.
 
     ``positions`` are the stored next offsets of the partitions this process holds; each
-    partition's move starts there and ends after its last record taken.
+    partition's move starts there and ends after its last record taken. For a group with a
+    ``plan``, the rows come as :class:`consumers.group.Planned`, statements included.
     """
     batch = Batch()
     for tp in sorted(fetched):
@@ -143,4 +142,6 @@ def assemble(
             else:
                 batch.dead_letters.append(dead)
         batch.moves.append(Move(tp.topic, tp.partition, stored, records[-1].offset + 1))
+    if batch.rows and group.plan is not None:
+        batch.rows = Planned(batch.rows, group.plan(batch.rows, settings))
     return batch

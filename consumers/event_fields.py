@@ -3,6 +3,15 @@
 Each reader takes the payload and a dotted path (``"data.member.id"``) and returns the value in
 the type the group stores, or raises :class:`UnusableEvent` naming the path and what was wrong
 with it, so a dead letter tells the operator exactly which field to look at.
+
+Times come back in UTC, whatever offset the event wrote: the instant is what every group stores
+and compares, and a UTC datetime is one ``orjson`` writes natively (:mod:`consumers.json_rows`).
+
+The ``plain_*`` readers are the per-event fast path: they take a value already fetched from the
+payload and accept only its ordinary form (a non-blank ``str``, an ``int``, an ISO 8601 string),
+returning what the matching reader above would return for it. Anything else raises
+:class:`NotPlain` (or the KeyError, TypeError, AttributeError or ValueError of reading it), and
+the group then maps the event with the readers above, which name the field at fault.
 """
 
 from __future__ import annotations
@@ -119,7 +128,13 @@ def optional_time(payload: Mapping[str, Any], path: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UnusableEvent(f"{path} is not an ISO 8601 date-time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo is UTC else _utc(parsed)
+
+
+def _utc(parsed: datetime) -> datetime:
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def event_time(payload: Mapping[str, Any], path: str) -> datetime:
@@ -128,3 +143,49 @@ def event_time(payload: Mapping[str, Any], path: str) -> datetime:
     if found is None:
         raise UnusableEvent(f"{path} and timestamp are both missing")
     return found
+
+
+class NotPlain(Exception):
+    """A value that a ``plain_*`` reader does not take as it is; the careful readers decide."""
+
+
+NOT_PLAIN = (NotPlain, LookupError, TypeError, AttributeError, ValueError)
+"""What a fast path built on the ``plain_*`` readers (and plain dict indexing) may raise."""
+
+
+def plain_str(value: Any) -> str:
+    """``value`` if it is a non-blank ``str`` (what :func:`required_str` returns for it)."""
+    if type(value) is str and value.strip():
+        return value
+    raise NotPlain
+
+
+def plain_optional_str(value: Any) -> str | None:
+    """None for None or ``""``, ``value`` if a non-blank ``str`` (as :func:`optional_str`)."""
+    if value is None or value == "":
+        return None
+    if type(value) is str and value.strip():
+        return value
+    raise NotPlain
+
+
+def plain_int(value: Any) -> int:
+    """``value`` if it is an ``int`` (not a bool) that a PostgreSQL bigint holds."""
+    if type(value) is int and -_MAX_COUNT - 1 <= value <= _MAX_COUNT:
+        return value
+    raise NotPlain
+
+
+def plain_count(value: Any) -> int:
+    """``value`` if it is a non-negative bigint ``int`` (what :func:`required_count` returns)."""
+    if type(value) is int and 0 <= value <= _MAX_COUNT:
+        return value
+    raise NotPlain
+
+
+def plain_time(value: Any) -> datetime:
+    """The UTC instant of an ISO 8601 string (as :func:`optional_time` reads a present one)."""
+    if type(value) is not str:
+        raise NotPlain
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is UTC else _utc(parsed)

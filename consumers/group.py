@@ -15,6 +15,11 @@ Rules for group code:
 - ``apply`` runs set-based SQL (multi-row upserts, ``unnest``) on the connection it is given,
   inside the transaction the runtime opened; it never commits, and it names its tables
   unqualified (the runtime sets ``search_path``, which is how replay builds into shadow tables).
+  It waits for no result it does not need: the runtime sends its statements in a pipeline and
+  maps the next batch while PostgreSQL runs them.
+- ``plan`` (optional) is the pure half of ``apply``: the statements and parameters for a batch.
+  The runtime then computes them ahead, with the mapping, and ``apply`` runs them
+  (:func:`run_plan`).
 - A group touches only the tables it lists in ``tables``.
 """
 
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import psycopg
 
@@ -33,9 +38,12 @@ from dripbridge.settings import Settings
 Row = TypeVar("Row")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A record decoded for a group: where it came from and the parsed JSON body."""
+class Event(NamedTuple):
+    """A record decoded for a group: where it came from and the parsed JSON body.
+
+    A named tuple, like its envelope: one is built for every record, and a frozen dataclass
+    costs several times more to build.
+    """
 
     envelope: Envelope
     payload: dict[str, Any]
@@ -51,6 +59,32 @@ class Event:
 
 RowsFrom = Callable[[Event, Settings], Row]
 Apply = Callable[[psycopg.AsyncConnection[Any], Sequence[Row], Settings], Awaitable[None]]
+Statement = tuple[str, Sequence[Any]]
+Plan = Callable[[Sequence[Row], Settings], list[Statement]]
+
+
+class Planned(list[Row]):
+    """A batch's rows together with the statements the group's ``plan`` made of them.
+
+    The runtime builds one while the previous batch is being applied, so that building the
+    statements (folding, serialising parameters) is not on the way between two batches.
+    """
+
+    __slots__ = ("statements",)
+
+    def __init__(self, rows: Sequence[Row], statements: list[Statement]) -> None:
+        super().__init__(rows)
+        self.statements = statements
+
+
+async def run_plan(
+    conn: psycopg.AsyncConnection[Any], rows: Sequence[Row], plan: Plan[Row], settings: Settings
+) -> None:
+    """Execute ``plan(rows, settings)`` in order, or the statements ``rows`` carries already."""
+    statements = rows.statements if isinstance(rows, Planned) else plan(rows, settings)
+    async with conn.cursor() as cur:
+        for sql, params in statements:
+            await cur.execute(sql, params)
 
 
 @dataclass(frozen=True)
@@ -66,6 +100,8 @@ class ConsumerGroup(Generic[Row]):
             ``UnusableEvent`` for an event the group cannot use.
         apply: applies a batch of mapped values, in offset order, on the given connection
             inside the runtime's transaction. Returning does not commit anything.
+        plan: optional pure step of ``apply``: the statements it runs for a batch. When
+            given, the runtime passes ``apply`` the rows as :class:`Planned`, carrying them.
     """
 
     name: str
@@ -74,6 +110,7 @@ class ConsumerGroup(Generic[Row]):
     tables: tuple[str, ...]
     rows_from: RowsFrom[Row]
     apply: Apply[Row]
+    plan: Plan[Row] | None = None
 
     def topics(self, prefix: str) -> list[str]:
         """The topics this group subscribes to under ``prefix``."""

@@ -20,6 +20,17 @@ def rows_param(rows: Iterable[Sequence[object]]) -> str:
     return orjson.dumps(list(rows), default=_iso, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
+def utc_rows_param(rows: Iterable[Sequence[object]]) -> str:
+    """:func:`rows_param` for rows whose datetimes are UTC, as :mod:`consumers.event_fields`
+    returns them: ``orjson`` writes those itself, several times faster than calling back into
+    Python for each one.
+
+    Exact for any datetime whose UTC offset is a whole number of minutes (naive ones count as
+    UTC); an offset with seconds would lose them, which is why :func:`rows_param` exists.
+    """
+    return orjson.dumps(list(rows), option=orjson.OPT_NAIVE_UTC).decode()
+
+
 def _iso(value: object) -> str:
     # orjson's own datetime format drops the seconds of a UTC offset such as +05:30:15, which
     # ISO 8601 input may carry; isoformat keeps them, so the instant stored is the one read.

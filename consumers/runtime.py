@@ -185,15 +185,29 @@ class GroupRuntime:
                     inflight = None
                 if batch.moves and not self._needs_resync:
                     self._inflight_moves = batch.next_offsets()
-                    inflight = asyncio.create_task(self._apply(batch))
+                    sent = asyncio.Event()
+                    inflight = asyncio.create_task(self._apply(batch, sent))
+                    # Fetching and mapping the next batch keep the interpreter busy: start
+                    # them once this batch's statements are on their way, so that PostgreSQL
+                    # works on those meanwhile rather than waiting for them to be sent.
+                    await sent.wait()
                 elif batch.moves:
                     self._needs_resync = True  # its records were fetched: they must be re-read
         finally:
             if inflight is not None:
                 await self._settle(consumer, stop, await inflight)
 
-    async def _apply(self, batch: Batch) -> _Outcome:
-        """Apply one batch in its transaction; the outcome says whether it committed."""
+    async def _apply(self, batch: Batch, sent: asyncio.Event) -> _Outcome:
+        """Apply one batch in its transaction; the outcome says whether it committed.
+
+        ``sent`` is set once the batch's statements are on their way (or it ends before).
+        """
+        try:
+            return await self._apply_locked(batch, sent)
+        finally:
+            sent.set()
+
+    async def _apply_locked(self, batch: Batch, sent: asyncio.Event) -> _Outcome:
         async with self._lock:
             stale = any(
                 self._positions.get(TopicPartition(m.topic, m.partition)) != m.expected
@@ -213,7 +227,9 @@ class GroupRuntime:
             try:
                 conn = await self._connection()
                 try:
-                    await apply_batch(conn, self.group, batch, self.settings, schema=self.schema)
+                    await apply_batch(
+                        conn, self.group, batch, self.settings, schema=self.schema, on_sent=sent.set
+                    )
                 except REFUSED as exc:
                     log.error(
                         "group %s: PostgreSQL refused a batch (%s); setting aside the events "

@@ -13,7 +13,7 @@ so these figures never depend on a clock.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from typing import NamedTuple
@@ -44,6 +44,8 @@ def zone(name: str) -> ZoneInfo:
 
 def day_of(instant: datetime, timezone: str) -> date:
     """The calendar day ``instant`` (timezone-aware) falls on in ``timezone``."""
+    if timezone == "UTC" and instant.tzinfo is UTC:
+        return instant.date()  # the default calendar, and how event times are read: no lookup
     return instant.astimezone(zone(timezone)).date()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -28,6 +29,7 @@ async def apply_batch(
     settings: Settings,
     *,
     schema: str | None = None,
+    on_sent: Callable[[], object] | None = None,
 ) -> None:
     """Apply ``batch`` atomically: all of it and its offsets, or nothing.
 
@@ -42,6 +44,9 @@ async def apply_batch(
     ``schema``, when given, is put first in ``search_path`` for this transaction only; the
     group's unqualified table names then resolve to that schema's tables (replay builds into
     shadow tables this way), and anything it lacks falls back to ``public``.
+
+    ``on_sent`` is called once every statement is on its way, before waiting for PostgreSQL to
+    run them: the runtime then maps the next batch while PostgreSQL applies this one.
     """
     # One pipeline: the statements go out together and the batch waits for PostgreSQL about
     # twice (sync, commit) rather than once per statement.
@@ -54,6 +59,8 @@ async def apply_batch(
         if batch.rows:
             await group.apply(conn, batch.rows, settings)
         await dead_letters.insert(conn, group.group_id, batch.dead_letters)
+        if on_sent is not None:
+            on_sent()
         await pipeline.sync()
         advanced.confirm()
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -181,9 +180,12 @@ def build_headers(
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """One record as a consumer group sees it: where it sits in Kafka and what it carries."""
+class Envelope(NamedTuple):
+    """One record as a consumer group sees it: where it sits in Kafka and what it carries.
+
+    A named tuple rather than a frozen dataclass: one is built for every record a group reads,
+    and a frozen dataclass sets each field through ``object.__setattr__``, several times slower.
+    """
 
     topic: str
     partition: int
@@ -203,24 +205,23 @@ class Envelope:
         headers: Sequence[tuple[str, bytes]],
     ) -> Envelope:
         """Decode a record; identity and type come from the headers the receiver set."""
-        # Only the headers read here are decoded (this runs for every record); a repeated
-        # header counts by its last copy.
-        event_id = event_type = received = b""
-        for name, raw in headers:
-            if name == Header.EVENT_ID:
-                event_id = raw
-            elif name == Header.EVENT_TYPE:
-                event_type = raw
-            elif name == Header.RECEIVED_AT:
-                received = raw
-        return cls(
-            topic,
-            partition,
-            offset,
-            event_id.decode("utf-8", "replace"),
-            event_type.decode("utf-8", "replace"),
-            _parse_time(received.decode("utf-8", "replace")) if received else None,
-            value or b"",
+        # Only the headers read here are decoded (this runs for every record); dict() keeps a
+        # repeated header's last copy.
+        found = dict(headers)
+        event_id = found.get(Header.EVENT_ID) or b""
+        event_type = found.get(Header.EVENT_TYPE) or b""
+        received = found.get(Header.RECEIVED_AT)
+        return tuple.__new__(
+            cls,
+            (
+                topic,
+                partition,
+                offset,
+                event_id.decode("utf-8", "replace"),
+                event_type.decode("utf-8", "replace"),
+                _parse_time(received.decode("utf-8", "replace")) if received else None,
+                value or b"",
+            ),
         )
 
 

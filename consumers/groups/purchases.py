@@ -19,19 +19,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import psycopg
 
-from consumers.event_fields import event_time, optional_str, required_count, required_str
-from consumers.group import ConsumerGroup, Event
-from consumers.json_rows import rows_param, select_rows
+from consumers.event_fields import (
+    NOT_PLAIN,
+    NotPlain,
+    event_time,
+    optional_str,
+    plain_count,
+    plain_optional_str,
+    plain_str,
+    plain_time,
+    required_count,
+    required_str,
+)
+from consumers.group import ConsumerGroup, Event, Statement, run_plan
+from consumers.json_rows import select_rows, utc_rows_param
 from dripbridge.contract import EventType, event_identity
 from dripbridge.errors import UnusableEvent
 from dripbridge.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per event, and frozen costs 4x as much
 class Purchase:
     """One completed store purchase; ``cost`` is in the realm's points."""
 
@@ -47,7 +59,35 @@ class Purchase:
 
 
 def rows_from(event: Event, settings: Settings) -> Purchase:
-    """Map a ``store.purchase.completed`` event; UnusableEvent names the field at fault."""
+    """Map a ``store.purchase.completed`` event; UnusableEvent names the field at fault.
+
+    The plain path reads the fields in their ordinary form; anything else goes to the careful
+    readers, which return the same row or name the field at fault (see
+    :mod:`consumers.event_fields`).
+    """
+    try:
+        envelope, payload = event
+        purchase = payload["data"]["purchase"]
+        if type(purchase) is not dict:
+            raise NotPlain
+        item, member = purchase["item"], purchase["member"]
+        completed = purchase.get("completedAt")
+        return Purchase(
+            plain_str(purchase["id"]),
+            envelope.event_id or event_identity(payload),
+            plain_str(payload["realmId"]),
+            plain_str(member["id"]),
+            plain_optional_str(member.get("username")),
+            plain_str(item["id"]),
+            plain_optional_str(item.get("name")),
+            plain_count(item["cost"]),
+            plain_time(payload["timestamp"] if completed is None else completed),
+        )
+    except NOT_PLAIN:
+        return _careful(event)
+
+
+def _careful(event: Event) -> Purchase:
     payload = event.payload
     if not isinstance(payload.get("data"), dict):
         raise UnusableEvent("data is missing or not an object")
@@ -105,6 +145,14 @@ ON CONFLICT (realm_id, member_id) DO UPDATE SET
 """
 
 
+def plan(rows: Sequence[Purchase], settings: Settings) -> list[Statement]:
+    """The one statement for a batch, on its first event per purchase id."""
+    unique: dict[str, Purchase] = {}
+    for row in rows:
+        unique.setdefault(row.purchase_id, row)
+    return [(_APPLY, [utc_rows_param(map(_ROW, unique.values()))])] if unique else []
+
+
 async def apply(
     conn: psycopg.AsyncConnection[Any], rows: Sequence[Purchase], settings: Settings
 ) -> None:
@@ -113,27 +161,13 @@ async def apply(
     Runs inside the runtime's transaction and never commits. Within a batch the first event for
     a purchase id is the one stored, as it would be across batches.
     """
-    unique: dict[str, Purchase] = {}
-    for row in rows:
-        unique.setdefault(row.purchase_id, row)
-    if not unique:
-        return
-    async with conn.cursor() as cur:
-        await cur.execute(_APPLY, [rows_param(_values(row) for row in unique.values())])
+    await run_plan(conn, rows, plan, settings)
 
 
-def _values(row: Purchase) -> tuple[object, ...]:
-    return (
-        row.purchase_id,
-        row.event_id,
-        row.realm_id,
-        row.member_id,
-        row.username,
-        row.item_id,
-        row.item_name,
-        row.cost,
-        row.completed_at,
-    )
+_ROW = attrgetter(
+    *("purchase_id", "event_id", "realm_id", "member_id", "username", "item_id", "item_name"),
+    *("cost", "completed_at"),
+)
 
 
 GROUP: ConsumerGroup[Purchase] = ConsumerGroup(
@@ -143,4 +177,5 @@ GROUP: ConsumerGroup[Purchase] = ConsumerGroup(
     tables=("purchases", "item_sales_daily", "member_spend"),
     rows_from=rows_from,
     apply=apply,
+    plan=plan,
 )

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from consumers.json_rows import rows_param, select_rows
+from consumers.json_rows import rows_param, select_rows, utc_rows_param
 from dripbridge.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -30,3 +30,17 @@ def test_round_trip(db_settings: Settings, zone: str) -> None:
     assert sorted(map(tuple, got), key=lambda r: (r[1] is None, r[1])) == sorted(
         rows, key=lambda r: (r[1] is None, r[1])
     )
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_utc_round_trip(db_settings: Settings, zone: str) -> None:
+    rows = [
+        ("a", 1, datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)),
+        ("b", 2, datetime(2024, 6, 1, 12, 30, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))),
+        ("c", 3, None),
+    ]
+    with psycopg.connect(db_settings.libpq_url, autocommit=True) as conn:
+        conn.execute(f"SET TimeZone TO '{zone}'")
+        query = select_rows("t text, n bigint, at timestamptz") + " ORDER BY n"
+        got = conn.execute(query, [utc_rows_param(rows)]).fetchall()
+    assert [tuple(row) for row in got] == rows

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from consumers.json_rows import rows_param, select_rows
+from consumers.json_rows import rows_param, select_rows, utc_rows_param
 
 IST_SECONDS = timezone(timedelta(hours=5, minutes=30, seconds=15))
 
@@ -27,6 +27,25 @@ IST_SECONDS = timezone(timedelta(hours=5, minutes=30, seconds=15))
 )
 def test_rows_param(rows: list[tuple[object, ...]], expected: str) -> None:
     assert rows_param(iter(rows)) == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([("a", None, 7)], '[["a",null,7]]'),
+        (
+            [(datetime(2024, 6, 1, 12, 0, 0, 5, tzinfo=UTC), date(2024, 2, 29))],
+            '[["2024-06-01T12:00:00.000005+00:00","2024-02-29"]]',
+        ),
+        ([(datetime(2024, 6, 1, 12),)], '[["2024-06-01T12:00:00+00:00"]]'),
+        (
+            [(datetime(2024, 6, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))),)],
+            '[["2024-06-01T00:00:00+05:30"]]',
+        ),
+    ],
+)
+def test_utc_rows_param(rows: list[tuple[object, ...]], expected: str) -> None:
+    assert utc_rows_param(iter(rows)) == expected
 
 
 def test_rows_param_refuses_other_objects() -> None:

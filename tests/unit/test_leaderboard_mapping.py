@@ -9,16 +9,8 @@ from typing import Any
 import pytest
 
 from consumers.groups.leaderboard import GROUP
-from consumers.groups.leaderboard_rows import (
-    Award,
-    Joined,
-    LeaderboardRow,
-    Left,
-    MemberPatch,
-    PointName,
-    fold,
-    rows_from,
-)
+from consumers.groups.leaderboard_fold import MemberPatch, PointName, fold
+from consumers.groups.leaderboard_rows import Award, Joined, LeaderboardRow, Left, rows_from
 from dripbridge.errors import UnusableEvent
 from dripbridge.settings import Settings
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS

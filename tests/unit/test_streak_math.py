@@ -83,6 +83,8 @@ def test_arrival_order_never_matters(days: list[str]) -> None:
         ("2024-07-20T03:59:00Z", "America/New_York", "2024-07-19"),
         ("2024-07-20T04:00:00Z", "America/New_York", "2024-07-20"),
         ("2024-01-20T23:30:00+09:00", "UTC", "2024-01-20"),
+        ("2024-01-21T01:30:00+02:00", "UTC", "2024-01-20"),
+        ("2024-01-20T23:30:00+00:00", "Etc/UTC", "2024-01-20"),
     ],
 )
 def test_day_of(instant: str, timezone: str, expected: str) -> None:
