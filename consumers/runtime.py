@@ -93,6 +93,8 @@ class GroupRuntime:
         self._kafka_committed_at = 0.0
         self._inflight_moves: dict[TopicPartition, int] = {}
         self._lag = lag.LagReporter(group.name, self.metrics)
+        # Kafka commits run beside the batches rather than between them (_commit_to_kafka).
+        self._kafka_task: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in flight finishes or rolls back first."""
@@ -102,9 +104,11 @@ class GroupRuntime:
                 return
             try:
                 await self._consume(consumer, stop)
+                await self._kafka_commit_done(cancel=False)
                 await self._observe_lag(consumer, force=True)
                 await self._commit_to_kafka(consumer, {}, force=True)
             finally:
+                await self._kafka_commit_done(cancel=True)
                 await consumer.stop()
         except psycopg.errors.UndefinedTable as exc:
             raise ConfigError(
@@ -335,6 +339,8 @@ class GroupRuntime:
     async def _commit_to_kafka(
         self, consumer: AIOKafkaConsumer, moved: dict[TopicPartition, int], force: bool = False
     ) -> None:
+        """Commit stored offsets to Kafka every second, in a task of its own (a commit waits for
+        the group coordinator, and the next batch need not); when forced, now."""
         # Only for Kafka's tools (lag): reading always starts from the offsets in PostgreSQL.
         self._kafka_pending.update(moved)
         now = time.monotonic()
@@ -342,15 +348,34 @@ class GroupRuntime:
             not force and now - self._kafka_committed_at < _KAFKA_COMMIT_EVERY_S
         ):
             return
+        if not force and self._kafka_task is not None and not self._kafka_task.done():
+            return  # the previous commit is still on its way; these offsets go with the next
         assigned = consumer.assignment()
         pending = {tp: o for tp, o in self._kafka_pending.items() if tp in assigned}
         self._kafka_pending, self._kafka_committed_at = {}, now
         if not pending:
             return
+        if force:
+            await self._kafka_commit(consumer, pending)
+        else:
+            self._kafka_task = asyncio.create_task(self._kafka_commit(consumer, pending))
+
+    async def _kafka_commit(
+        self, consumer: AIOKafkaConsumer, pending: dict[TopicPartition, int]
+    ) -> None:
         try:
             await asyncio.wait_for(consumer.commit(pending), timeout=5)
         except (KafkaError, TimeoutError) as exc:
             log.info("group %s: Kafka offset commit skipped (%r)", self.group.name, exc)
+
+    async def _kafka_commit_done(self, cancel: bool) -> None:
+        """Wait for (or cancel) the Kafka commit still running, if any."""
+        task, self._kafka_task = self._kafka_task, None
+        if task is not None and not task.done():
+            if cancel:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 @dataclass(frozen=True, slots=True)
