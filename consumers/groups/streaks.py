@@ -120,10 +120,10 @@ FROM jsonb_array_elements(%s::jsonb) AS r
 
 # One statement: store the new completions and their days, then recompute the streaks of the
 # members who gained a completion. Plain INSERT ... WHERE NOT EXISTS rather than ON CONFLICT,
-# which costs about twice as much per row: under the members' locks no other transaction
-# writes their completions or days. Each member's streaks come from their stored days (read
-# through the primary key, one member at a time, so a batch reads its members' days only) and
-# the days of the new completions (a statement does not see its own inserts). Gaps and
+# whose speculative insertion costs more per row: under the members' locks no other
+# transaction writes their completions or days. Each member's streaks come from their stored
+# days (read through the primary key, one member at a time, so a batch reads its members' days
+# only) and the days of the new completions (a statement does not see its own inserts). Gaps and
 # islands: within a run of consecutive days, day minus its rank is constant.
 _APPLY = f"""
 WITH e AS (
