@@ -34,6 +34,7 @@ from aiokafka.structs import TopicPartition
 from consumers import lag, offsets
 from consumers.decode import Batch, assemble
 from consumers.group import ConsumerGroup
+from consumers.kafka_commits import KafkaCommits
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetsMoved
 from consumers.refused import REFUSED, set_aside_refused
@@ -44,7 +45,6 @@ from dripbridge.settings import Settings
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError, TimeoutError)
-_KAFKA_COMMIT_EVERY_S = 1.0
 
 
 class Backoff:
@@ -89,12 +89,9 @@ class GroupRuntime:
         self._lock = asyncio.Lock()
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._backoff = Backoff()
-        self._kafka_pending: dict[TopicPartition, int] = {}
-        self._kafka_committed_at = 0.0
+        self._kafka = KafkaCommits(group.name)
         self._inflight_moves: dict[TopicPartition, int] = {}
         self._lag = lag.LagReporter(group.name, self.metrics)
-        # Kafka commits run beside the batches rather than between them (_commit_to_kafka).
-        self._kafka_task: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in flight finishes or rolls back first."""
@@ -104,11 +101,11 @@ class GroupRuntime:
                 return
             try:
                 await self._consume(consumer, stop)
-                await self._kafka_commit_done(cancel=False)
+                await self._kafka.settled()
                 await self._observe_lag(consumer, force=True)
-                await self._commit_to_kafka(consumer, {}, force=True)
+                await self._kafka.moved(consumer, {}, force=True)
             finally:
-                await self._kafka_commit_done(cancel=True)
+                await self._kafka.settled(cancel=True)
                 await consumer.stop()
         except psycopg.errors.UndefinedTable as exc:
             raise ConfigError(
@@ -267,7 +264,7 @@ class GroupRuntime:
         elif done.committed:
             self._backoff.reset()
             await self._observe_lag(consumer)
-            await self._commit_to_kafka(consumer, done.batch.next_offsets())
+            await self._kafka.moved(consumer, done.batch.next_offsets())
 
     async def _resync(self, consumer: AIOKafkaConsumer) -> None:
         """Read the stored offsets of every assigned partition and seek to them."""
@@ -335,47 +332,6 @@ class GroupRuntime:
             except (psycopg.Error, OSError) as exc:
                 # Lag is for people and alerts; failing to report it must not stop consumption.
                 log.warning("group %s: consumer_lag not updated (%r)", self.group.name, exc)
-
-    async def _commit_to_kafka(
-        self, consumer: AIOKafkaConsumer, moved: dict[TopicPartition, int], force: bool = False
-    ) -> None:
-        """Commit stored offsets to Kafka every second, in a task of its own (a commit waits for
-        the group coordinator, and the next batch need not); when forced, now."""
-        # Only for Kafka's tools (lag): reading always starts from the offsets in PostgreSQL.
-        self._kafka_pending.update(moved)
-        now = time.monotonic()
-        if not self._kafka_pending or (
-            not force and now - self._kafka_committed_at < _KAFKA_COMMIT_EVERY_S
-        ):
-            return
-        if not force and self._kafka_task is not None and not self._kafka_task.done():
-            return  # the previous commit is still on its way; these offsets go with the next
-        assigned = consumer.assignment()
-        pending = {tp: o for tp, o in self._kafka_pending.items() if tp in assigned}
-        self._kafka_pending, self._kafka_committed_at = {}, now
-        if not pending:
-            return
-        if force:
-            await self._kafka_commit(consumer, pending)
-        else:
-            self._kafka_task = asyncio.create_task(self._kafka_commit(consumer, pending))
-
-    async def _kafka_commit(
-        self, consumer: AIOKafkaConsumer, pending: dict[TopicPartition, int]
-    ) -> None:
-        try:
-            await asyncio.wait_for(consumer.commit(pending), timeout=5)
-        except (KafkaError, TimeoutError) as exc:
-            log.info("group %s: Kafka offset commit skipped (%r)", self.group.name, exc)
-
-    async def _kafka_commit_done(self, cancel: bool) -> None:
-        """Wait for (or cancel) the Kafka commit still running, if any."""
-        task, self._kafka_task = self._kafka_task, None
-        if task is not None and not task.done():
-            if cancel:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 @dataclass(frozen=True, slots=True)
