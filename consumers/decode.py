@@ -76,7 +76,7 @@ def to_event(record: RecordLike) -> Event:
             event_id=envelope.event_id or contract.event_identity(payload),
             event_type=envelope.event_type or str(payload.get("type") or ""),
         )
-    return Event(envelope, payload)
+    return tuple.__new__(Event, (envelope, payload))  # Event(...) without a Python-level call
 
 
 def dead_letter(record: RecordLike, error: str, event: Event | None = None) -> DeadLetter:
@@ -134,11 +134,12 @@ def assemble(
             continue
         if records[0].offset > stored:
             batch.gaps.append((tp, stored, records[0].offset))
+        rows, sources = batch.rows, batch.sources
         for record in records:
             row, dead = map_record(group, record, settings)
             if dead is None:
-                batch.rows.append(row)
-                batch.sources.append(record)
+                rows.append(row)
+                sources.append(record)
             else:
                 batch.dead_letters.append(dead)
         batch.moves.append(Move(tp.topic, tp.partition, stored, records[-1].offset + 1))
