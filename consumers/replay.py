@@ -38,7 +38,7 @@ from consumers.decode import Batch, assemble
 from consumers.group import ConsumerGroup
 from consumers.live_members import live_members
 from consumers.partitions import admin_client, log_bounds, outside_consumer, partitions_of
-from consumers.transaction import apply_batch, apply_effects
+from consumers.transaction import apply_batch, apply_effects, plan_each_batch
 from dripbridge.errors import ReplayRefused, ServiceUnavailable
 from dripbridge.settings import Settings
 
@@ -159,11 +159,17 @@ async def since(
 
 async def _connect(settings: Settings, group: ConsumerGroup[Any]) -> psycopg.AsyncConnection[Any]:
     try:
-        return await psycopg.AsyncConnection.connect(
+        conn = await psycopg.AsyncConnection.connect(
             settings.libpq_url, autocommit=True, application_name=f"drip-bridge replay {group.name}"
         )
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable(f"PostgreSQL did not answer ({exc}); is it running?") from exc
+    try:
+        await plan_each_batch(conn)  # the shadow tables start empty and grow batch by batch
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 def _reader(

@@ -38,7 +38,7 @@ from consumers.kafka_commits import KafkaCommits
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetsMoved
 from consumers.refused import REFUSED, set_aside_refused
-from consumers.transaction import apply_batch
+from consumers.transaction import apply_batch, plan_each_batch
 from dripbridge.errors import ConfigError
 from dripbridge.settings import Settings
 
@@ -297,11 +297,17 @@ class GroupRuntime:
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
+            conn = await psycopg.AsyncConnection.connect(
                 self.settings.libpq_url,
                 autocommit=True,
                 application_name=f"drip-bridge {self.group.name}",
             )
+            try:
+                await plan_each_batch(conn)
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     async def _drop_connection(self) -> None:
