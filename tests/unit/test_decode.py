@@ -12,6 +12,7 @@ import pytest
 from aiokafka.structs import TopicPartition
 
 from consumers.decode import assemble, map_record, to_event
+from consumers.group import Planned
 from consumers.groups.leaderboard import GROUP
 from consumers.groups.leaderboard_rows import Award
 from consumers.offsets import Move
@@ -97,3 +98,11 @@ def test_assemble_with_nothing_new_moves_nothing() -> None:
     tp = TopicPartition(TOPIC, 0)
     batch = assemble(GROUP, {tp: [rec(1), rec(2)]}, {tp: 3}, SETTINGS)
     assert (batch.moves, batch.rows, batch.dead_letters) == ([], [], [])
+
+
+def test_assemble_plans_the_batch_statements_with_the_mapping() -> None:
+    tp = TopicPartition(TOPIC, 0)
+    batch = assemble(GROUP, {tp: [rec(0, event_id="a"), rec(1, event_id="b")]}, {tp: 0}, SETTINGS)
+    assert isinstance(batch.rows, Planned)
+    assert GROUP.plan is not None
+    assert batch.rows.statements == GROUP.plan(list(batch.rows), SETTINGS)
