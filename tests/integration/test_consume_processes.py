@@ -19,6 +19,7 @@ from dripbridge.settings import Settings
 from tests.group_db import emptied
 from tests.integration.test_runtime import stored_total, tables, wait_for
 from tests.leaderboard_model import expected, generate
+from tests.process_env import process_env
 from tests.records import produce
 
 pytestmark = pytest.mark.integration
@@ -62,15 +63,11 @@ async def test_processes_split_the_partitions_and_stop_together(
 ) -> None:
     stream = generate(seed=23, members=80, awards_per_member=10)
     sent = await produce(settings, stream.delivered)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
-    env |= {
-        "DRIP_DATABASE_URL": db_settings.database_url,
-        "DRIP_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DRIP_TOPIC_PREFIX": settings.topic_prefix,
-        "DRIP_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "DRIP_BATCH_MAX_RECORDS": "40",
-        "DRIP_BATCH_MAX_WAIT_MS": "50",
-    }
+    env = process_env(
+        settings.model_copy(update={"database_url": db_settings.database_url}),
+        DRIP_BATCH_MAX_RECORDS="40",
+        DRIP_BATCH_MAX_WAIT_MS="50",
+    )
     log = tmp_path / "consume.log"
     parent = _start(["consume", "leaderboard", "--processes", "2"], env, log)
     children: list[int] = []

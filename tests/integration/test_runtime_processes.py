@@ -6,7 +6,6 @@ real Kafka and PostgreSQL, and checks the tables against the independent expecta
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from dripbridge.settings import Settings
 from tests.group_db import emptied
 from tests.integration.test_runtime import stored_total, tables, wait_for
 from tests.leaderboard_model import Stream, expected, generate
+from tests.process_env import process_env
 from tests.records import produce
 
 pytestmark = pytest.mark.integration
@@ -64,16 +64,12 @@ class Consumers:
 
 @pytest.fixture
 def consumers(settings: Settings, db_settings: Settings, tmp_path: Path) -> Iterator[Consumers]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
-    env |= {
-        "DRIP_DATABASE_URL": db_settings.database_url,
-        "DRIP_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DRIP_TOPIC_PREFIX": settings.topic_prefix,
-        "DRIP_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        # Small batches: many transactions, so a kill lands in the middle of the stream.
-        "DRIP_BATCH_MAX_RECORDS": "40",
-        "DRIP_BATCH_MAX_WAIT_MS": "50",
-    }
+    # Small batches: many transactions, so a kill lands in the middle of the stream.
+    env = process_env(
+        settings.model_copy(update={"database_url": db_settings.database_url}),
+        DRIP_BATCH_MAX_RECORDS="40",
+        DRIP_BATCH_MAX_WAIT_MS="50",
+    )
     started = Consumers(env, tmp_path)
     yield started
     for process in started.running:
