@@ -20,6 +20,7 @@ from dripbridge.local.kafka import kafka_answers
 from dripbridge.local.postgres import postgres_answers
 from dripbridge.settings import Settings
 from tests.factories import TEST_SECRET
+from tests.topics import delete_session_topics, new_prefix
 
 
 def _docker_answers() -> bool:
@@ -61,11 +62,12 @@ def base_settings() -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-def kafka_settings(base_settings: Settings) -> Settings:
-    """Base settings once Kafka is known to answer."""
+def kafka_settings(base_settings: Settings) -> Iterator[Settings]:
+    """Base settings once Kafka is known to answer; the session's topics go at its end."""
     if not kafka_answers(base_settings.kafka_bootstrap_servers):
         _missing(f"Kafka at {base_settings.kafka_bootstrap_servers}")
-    return base_settings
+    yield base_settings
+    delete_session_topics(base_settings.kafka_bootstrap_servers)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +93,7 @@ def db_settings(base_settings: Settings) -> Iterator[Settings]:
 @pytest.fixture
 def topic_prefix() -> str:
     """A topic prefix of this test alone, so tests never read each other's events."""
-    return f"test-{uuid.uuid4().hex[:12]}"
+    return new_prefix()
 
 
 @pytest.fixture

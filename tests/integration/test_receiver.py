@@ -23,6 +23,7 @@ from dripbridge.local.kafka import LocalKafka
 from dripbridge.settings import Settings
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS, make_event, pretty_body, sign
 from tests.ports import free_port_pair
+from tests.topics import new_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +168,7 @@ async def strict_receiver(
     """One receiver with a small body limit, shared by the refusal table, and a consumer."""
     settings = kafka_settings.model_copy(
         update={
-            "topic_prefix": f"test-{uuid.uuid4().hex[:12]}",
+            "topic_prefix": new_prefix(),
             "topic_partitions": 1,
             "max_body_bytes": MAX_BODY,
         }
