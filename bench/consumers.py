@@ -37,6 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from psycopg import sql
 
 from bench.events import GENERATORS, fill
+from bench.harness import cpu_seconds
 from bench.table_rows import PLANS, TableRows
 from bridge.topics import ensure_topics
 from consumers import registry
@@ -46,6 +47,7 @@ from consumers.runner import tune_gc
 from consumers.runtime import GroupRuntime
 from dripbridge import contract
 from dripbridge.db import migrate
+from dripbridge.local.kafka import LocalKafka
 from dripbridge.settings import Settings
 
 TARGET_EVENTS_S = 20_000
@@ -81,14 +83,40 @@ async def _stored(conn: psycopg.AsyncConnection[Any], group_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def time_runtime(
-    group: ConsumerGroup[Any], settings: Settings, total: int
-) -> tuple[float, float, int]:
-    """(seconds to apply all ``total`` records from start, seconds after the first commit,
-    records stored by that first commit): the second figure leaves out joining the group."""
+@dataclasses.dataclass
+class RuntimeRun:
+    """What one runtime run took: wall time, and CPU time of each process doing the work."""
+
+    seconds: float  # from start until every record's offset was stored
+    steady_seconds: float  # after the first commit: joining the group left out
+    first: int  # records stored by the first commit
+    consumer_cpu: float  # this process: fetching, decoding, mapping, sending statements
+    postgres_cpu: float | None  # the runtime's backends; None when PostgreSQL is not local
+    kafka_cpu: float | None  # the local broker; None when it is not ours
+
+
+async def _backends_cpu(conn: psycopg.AsyncConnection[Any], database: str) -> float | None:
+    """CPU seconds of the other backends connected to ``database``, when they run here."""
+    cur = await conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        [database],
+    )
+    seconds = [cpu_seconds(pid) for (pid,) in await cur.fetchall()]
+    return sum(s for s in seconds if s is not None) if seconds and None not in seconds else None
+
+
+async def time_runtime(group: ConsumerGroup[Any], settings: Settings, total: int) -> RuntimeRun:
+    """Runs the group's runtime until all ``total`` records are applied, and what it took.
+
+    CPU time is what two runs compare best on this shared machine: wall time moves with
+    whatever else runs, CPU time per event much less. The runtime's backends start with it, so
+    their CPU time read at the end is all theirs.
+    """
     stop = asyncio.Event()
+    kafka_pid = LocalKafka(settings).daemon.pid()
     async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as conn:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        kafka_started = cpu_seconds(kafka_pid)
         first_at, first = 0.0, 0
         task = asyncio.create_task(GroupRuntime(group, settings).run(stop))
         try:
@@ -99,8 +127,18 @@ async def time_runtime(
                     task.result()
                     raise RuntimeError("the runtime stopped before applying every record")
                 await asyncio.sleep(0.01)
-            done = time.perf_counter()
-            return done - started, done - (first_at or started), first
+            done, cpu_done = time.perf_counter(), time.process_time()
+            kafka_done = cpu_seconds(kafka_pid)
+            postgres = await _backends_cpu(conn, conn.info.dbname)
+            kafka = (
+                kafka_done - kafka_started
+                if kafka_started is not None and kafka_done is not None
+                else None
+            )
+            return RuntimeRun(
+                done - started, done - (first_at or started), first,
+                cpu_done - cpu_started, postgres, kafka,
+            )  # fmt: skip
         finally:
             stop.set()
             await task
@@ -222,7 +260,8 @@ async def bench_group(name: str, base: Settings, count: int) -> tuple[float, flo
             f"partitions (filled in {time.perf_counter() - filled:.1f} s), "
             f"batch <= {settings.batch_max_records}"
         )
-        runtime_s, steady_s, first = await time_runtime(group, settings, count)
+        run = await time_runtime(group, settings, count)
+        runtime_s, steady_s, first = run.seconds, run.steady_seconds, run.first
         rows = [map_record(group, _Record("b", e, n), settings)[0] for n, e in enumerate(events)]
         async with await psycopg.AsyncConnection.connect(
             settings.libpq_url, autocommit=True
@@ -240,6 +279,7 @@ async def bench_group(name: str, base: Settings, count: int) -> tuple[float, flo
         f"  runtime  {runtime_s:6.2f} s  {rate:9,.0f} events/s  "
         f"({steady:,.0f} events/s after the first commit; dead letters: {dead})"
     )
+    print(f"  CPU per event: {_cpu_split(run, count)}")
     print(f"  baseline, keyless tables {baseline_s:6.2f} s  {raw:9,.0f} rows/s  (no keys/indexes)")
     print(f"  baseline, same schema    {same_s:6.2f} s  {same:9,.0f} events/s  (keys, upserts)")
     print(
@@ -247,6 +287,16 @@ async def bench_group(name: str, base: Settings, count: int) -> tuple[float, flo
         f"runtime/keyless {_versus(rate, raw)}  runtime/same-schema {_versus(rate, same)}"
     )
     return rate, same
+
+
+def _cpu_split(run: RuntimeRun, count: int) -> str:
+    def us(seconds: float | None) -> str:
+        return "n/a" if seconds is None else f"{seconds / count * 1e6:.0f} us"
+
+    return (
+        f"consumer {us(run.consumer_cpu)}, PostgreSQL {us(run.postgres_cpu)}, "
+        f"Kafka broker {us(run.kafka_cpu)}"
+    )
 
 
 def _versus(rate: float, baseline: float) -> str:
