@@ -21,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -119,7 +119,7 @@ class _Standin:
     def answer(self, seen: Seen) -> tuple[int, dict[str, str], Any]:
         raise NotImplementedError
 
-    def __enter__(self) -> _Standin:
+    def __enter__(self) -> Self:
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 

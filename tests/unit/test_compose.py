@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import click
 import pytest
 import typer.main
 import yaml
+from typer.core import TyperCommand, TyperGroup
 
 from consumers import registry
 from dripbridge.cli import app
@@ -38,23 +38,45 @@ def _env(service: str) -> dict[str, str]:
     return {k: _resolved(v) for k, v in (SERVICES[service].get("environment") or {}).items()}
 
 
-def _leaf(args: list[str]) -> tuple[click.Command, list[str]]:
-    command: click.Command = typer.main.get_command(app)
-    while isinstance(command, click.Group) and args:
-        ctx = click.Context(command)
-        _name, sub, args = command.resolve_command(ctx, args)
-        assert sub is not None
+def _leaf(args: list[str]) -> tuple[TyperCommand | TyperGroup, list[str]]:
+    """The command that ``drip-bridge ARGS`` runs, and the arguments left for it.
+
+    Typer ships its own copy of click, so its commands are not ``click.Group`` instances:
+    the checks go through typer's own classes, or they would never descend into a command.
+    """
+    command: object = typer.main.get_command(app)
+    while isinstance(command, TyperGroup) and args:
+        _name, sub, args = command.resolve_command(command.context_class(command), args)
+        assert isinstance(sub, TyperCommand | TyperGroup)
         command = sub
+    assert isinstance(command, TyperCommand | TyperGroup)
     return command, args
+
+
+def _check_command(command: list[str]) -> None:
+    assert command[0] == "drip-bridge"
+    leaf, rest = _leaf(list(command[1:]))
+    assert not isinstance(leaf, TyperGroup), f"{command} names a command group, not a command"
+    leaf.make_context(leaf.name or "", list(rest))  # raises UsageError on unknown arguments
 
 
 @pytest.mark.parametrize("service", sorted(BUILT))
 def test_every_command_is_a_real_cli_command(service: str) -> None:
-    command = SERVICES[service].get("command") or ["drip-bridge", "serve"]
-    assert command[0] == "drip-bridge"
-    leaf, rest = _leaf(list(command[1:]))
-    assert not isinstance(leaf, click.Group), f"{command} names a command group, not a command"
-    leaf.make_context(leaf.name or "", list(rest))  # raises UsageError on unknown arguments
+    _check_command(SERVICES[service].get("command") or ["drip-bridge", "serve"])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["drip-bridge", "no-such-command"],
+        ["drip-bridge", "consume", "leaderboard", "--no-such-option"],
+        ["drip-bridge", "topics"],  # a group, not a command
+        ["drip-bridge", "serve", "extra-argument"],
+    ],
+)
+def test_the_command_check_refuses_what_the_cli_would(command: list[str]) -> None:
+    with pytest.raises((AssertionError, typer.TyperException)):  # typer's click UsageError
+        _check_command(command)
 
 
 @pytest.mark.parametrize("service", sorted(BUILT))

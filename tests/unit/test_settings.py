@@ -20,7 +20,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _settings(**values: object) -> Settings:
     # _env_file=None: a developer's .env must not leak into the table.
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from dripbridge.cli import app
 from dripbridge.contract import DOCUMENTED_TYPES
