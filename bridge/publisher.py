@@ -9,6 +9,11 @@ duplicates. A publish that times out may still reach Kafka later (the producer k
 retrying the batch); the sender was told 503 and retries, and consumers count each event id
 once.
 
+aiokafka's producer sends from one background task; if that task ends (an error it does not
+expect), the producer accepts records it will never send. The publisher watches that task and
+starts a new producer when it ends, answering 503 meanwhile, so a receiver never keeps saying
+ready while nothing reaches Kafka.
+
 Concurrent requests share the producer; their records are handed to it in waves, one per
 ``linger_ms`` window, so that a wave leaves in one produce request (:class:`Waves`). The
 ``publish_timeout_s`` limit is kept by :class:`Deadlines` (one sweep per tick) rather than
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
@@ -29,6 +36,11 @@ from bridge.ingest import Record
 from bridge.pacing import Deadlines, Waves
 from dripbridge.errors import PublishTimeout, ServiceUnavailable
 from dripbridge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Between attempts to start a replacement producer while Kafka does not answer.
+_RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 
 class Ack(NamedTuple):
@@ -70,9 +82,16 @@ class Publisher:
         self._deadlines = Deadlines(settings.publish_timeout_s)
         self._waves = Waves(settings.linger_ms / 1000, self._send)
         self._producer: AIOKafkaProducer | None = None
+        self._stopping = False
+        self._replacing: asyncio.Task[None] | None = None
+        self.restarts = 0
 
     async def start(self) -> None:
         """Connect the producer; ServiceUnavailable when Kafka does not answer."""
+        self._producer = await self._new_producer()
+        self._deadlines.start()
+
+    async def _new_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             client_id="drip-bridge-receiver",
@@ -90,11 +109,48 @@ class Publisher:
                 f"cannot reach Kafka at {self._settings.kafka_bootstrap_servers} ({exc}); "
                 "start it (drip-bridge local start) or fix DRIP_KAFKA_BOOTSTRAP_SERVERS"
             ) from exc
-        self._producer = producer
-        self._deadlines.start()
+        # aiokafka keeps its sender task private; without it there is nothing to watch.
+        sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+        if isinstance(sender_task, asyncio.Task):
+            sender_task.add_done_callback(functools.partial(self._sender_ended, producer))
+        return producer
+
+    def _sender_ended(self, producer: AIOKafkaProducer, task: asyncio.Task[Any]) -> None:
+        if self._stopping or producer is not self._producer:
+            return
+        reason = "cancelled" if task.cancelled() else repr(task.exception())
+        log.error("the Kafka producer stopped sending (%s); starting a new one", reason)
+        self._producer = None  # publishes answer 503 until the new producer runs
+        self._replacing = asyncio.get_running_loop().create_task(self._replace(producer))
+
+    async def _replace(self, old: AIOKafkaProducer) -> None:
+        with contextlib.suppress(Exception):
+            await old.stop()
+        attempt = 0
+        while not self._stopping:
+            try:
+                producer = await self._new_producer()
+            except ServiceUnavailable as exc:
+                delay = _RESTART_BACKOFF_S[min(attempt, len(_RESTART_BACKOFF_S) - 1)]
+                log.warning("%s; trying again in %.1f s", exc, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            if self._stopping:
+                await producer.stop()
+                return
+            self._producer = producer
+            self.restarts += 1
+            log.info("a new Kafka producer is running")
+            return
 
     async def stop(self) -> None:
         """Flush what is buffered and close the producer."""
+        self._stopping = True
+        if self._replacing is not None:
+            self._replacing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replacing
         await self._waves.drain()
         await self._deadlines.stop()
         if self._producer is not None:
