@@ -142,6 +142,15 @@ class LocalPostgres:
                     psycopg.sql.Literal(self.password),
                 )
             )
+            # DROP DATABASE ... WITH (FORCE) must also end autovacuum workers, whose processes
+            # belong to no role: only pg_signal_backend lets a non-superuser do that, and
+            # without it the tests' and benchmarks' clean-up failed whenever autovacuum was busy
+            # in the database being dropped.
+            conn.execute(
+                psycopg.sql.SQL("GRANT pg_signal_backend TO {}").format(
+                    psycopg.sql.Identifier(self.user)
+                )
+            )
             has_db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.database])
             if not has_db.fetchone():
                 conn.execute(

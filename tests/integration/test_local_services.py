@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from dripbridge.local.kafka import LocalKafka, kafka_answers
@@ -61,6 +62,10 @@ def test_postgres_starts_once_answers_and_stops(db_settings: Settings, tmp_path:
         assert _processes(f"-p {port} ") == 1
         # The URL's role, password and database were created in the new cluster.
         assert postgres_answers(settings.libpq_url)
+        with psycopg.connect(settings.libpq_url) as conn:
+            # What DROP DATABASE ... WITH (FORCE) needs to end autovacuum workers.
+            row = conn.execute("SELECT pg_has_role('pg_signal_backend', 'MEMBER')").fetchone()
+            assert row == (True,)
     finally:
         assert cluster.stop()
     assert not postgres_answers(settings.libpq_url, timeout_s=2)
