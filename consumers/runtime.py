@@ -27,7 +27,6 @@ import psycopg
 import psycopg.errors
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
@@ -126,9 +125,12 @@ class GroupRuntime:
                 max_poll_records=self.settings.batch_max_records,
                 # Range hands each process the same partition numbers of every topic (the
                 # topics share a partition count), so a member's events of all types are
-                # applied by one process. Round robin stays listed so that processes of the
-                # previous release can share the group during a rolling restart.
-                partition_assignment_strategy=(RangePartitionAssignor, RoundRobinPartitionAssignor),
+                # applied by one process. One assignor only: aiokafka 0.14 sends a JoinGroup
+                # per listed assignor, each with different metadata, and two processes doing
+                # so kept the group rebalancing without end (aio-libs/aiokafka#1168). So a
+                # process of a release that used round robin alone shares no protocol with
+                # this one: stop those before starting these.
+                partition_assignment_strategy=(RangePartitionAssignor,),
             )
             try:
                 await consumer.start()
