@@ -130,9 +130,9 @@ class Publisher:
         while not self._stopping:
             try:
                 producer = await self._new_producer()
-            except ServiceUnavailable as exc:
+            except Exception as exc:  # whatever it is, the receiver must not stay without one
                 delay = _RESTART_BACKOFF_S[min(attempt, len(_RESTART_BACKOFF_S) - 1)]
-                log.warning("%s; trying again in %.1f s", exc, delay)
+                log.warning("no new Kafka producer (%s); trying again in %.1f s", exc, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
