@@ -25,25 +25,25 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from consumers import lag, offsets
+from consumers import lag
+from consumers.connection import TRANSIENT, GroupConnection
 from consumers.decode import Batch, assemble
 from consumers.group import ConsumerGroup
 from consumers.kafka_commits import KafkaCommits
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetsMoved
+from consumers.positions import Positions
 from consumers.refused import REFUSED, set_aside_refused
-from consumers.transaction import apply_batch, plan_each_batch
+from consumers.transaction import apply_batch
 from dripbridge.errors import ConfigError
 from dripbridge.settings import Settings
 
 log = logging.getLogger(__name__)
-
-_TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError, TimeoutError)
 
 
 class Backoff:
@@ -81,12 +81,8 @@ class GroupRuntime:
         self.settings = settings
         self.metrics = metrics or ConsumerMetrics()
         self.schema = schema
-        self._positions: dict[TopicPartition, int] = {}
-        self._needs_resync = False
-        # Held while a batch is applied and while offsets are re-read: a revocation waits for
-        # the batch in flight to commit or roll back before the partitions change hands.
-        self._lock = asyncio.Lock()
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._db = GroupConnection(settings, group.name)
+        self._pos = Positions(group.name, group.group_id, self._db)
         self._backoff = Backoff()
         self._kafka = KafkaCommits(group.name)
         self._inflight_moves: dict[TopicPartition, int] = {}
@@ -112,7 +108,7 @@ class GroupRuntime:
                 "apply the migrations first (drip-bridge migrate)"
             ) from exc
         finally:
-            await self._drop_connection()
+            await self._db.drop()
 
     async def _start(self, stop: asyncio.Event) -> AIOKafkaConsumer | None:
         while not stop.is_set():
@@ -139,7 +135,7 @@ class GroupRuntime:
                 await self._pause(stop, "connecting to Kafka", exc)
                 continue
             topics = self.group.topics(self.settings.topic_prefix)
-            consumer.subscribe(topics, listener=_Rebalance(self, consumer))
+            consumer.subscribe(topics, listener=self._pos.listener(consumer))
             log.info("group %s consuming %s", self.group.name, ", ".join(topics))
             return consumer
         return None
@@ -157,13 +153,13 @@ class GroupRuntime:
                 if inflight is not None and inflight.done():
                     await self._settle(consumer, stop, inflight.result())
                     inflight = None
-                if self._needs_resync:
+                if self._pos.needs_resync:
                     if inflight is not None:
                         await self._settle(consumer, stop, await inflight)
                         inflight = None
                     try:
-                        await self._resync(consumer)
-                    except _TRANSIENT as exc:
+                        await self._pos.resync(consumer)
+                    except TRANSIENT as exc:
                         await self._pause(stop, "reading stored offsets", exc)
                         continue
                 try:
@@ -178,7 +174,7 @@ class GroupRuntime:
                     if inflight is None:
                         await self._observe_lag(consumer)
                     continue
-                ahead = dict(self._positions)
+                ahead = dict(self._pos.next)
                 if inflight is not None:
                     ahead.update(self._inflight_moves)
                 # In a thread: the batch in flight keeps talking to PostgreSQL meanwhile.
@@ -186,7 +182,7 @@ class GroupRuntime:
                 if inflight is not None:
                     await self._settle(consumer, stop, await inflight)
                     inflight = None
-                if batch.moves and not self._needs_resync:
+                if batch.moves and not self._pos.needs_resync:
                     self._inflight_moves = batch.next_offsets()
                     sent = asyncio.Event()
                     inflight = asyncio.create_task(self._apply(batch, sent))
@@ -195,7 +191,7 @@ class GroupRuntime:
                     # works on those meanwhile rather than waiting for them to be sent.
                     await sent.wait()
                 elif batch.moves:
-                    self._needs_resync = True  # its records were fetched: they must be re-read
+                    self._pos.needs_resync = True  # its records were fetched: they must be re-read
         finally:
             if inflight is not None:
                 await self._settle(consumer, stop, await inflight)
@@ -211,14 +207,10 @@ class GroupRuntime:
             sent.set()
 
     async def _apply_locked(self, batch: Batch, sent: asyncio.Event) -> _Outcome:
-        async with self._lock:
-            stale = any(
-                self._positions.get(TopicPartition(m.topic, m.partition)) != m.expected
-                for m in batch.moves
-            )
-            if self._needs_resync or stale:
+        async with self._pos.lock:
+            if self._pos.needs_resync or self._pos.stale(batch):
                 # A rebalance or a failed batch came in since this one was read.
-                self._needs_resync = True
+                self._pos.needs_resync = True
                 return _Outcome(batch, committed=False)
             for tp, stored, first in batch.gaps:
                 log.warning(
@@ -228,7 +220,7 @@ class GroupRuntime:
                 )
             started = time.perf_counter()
             try:
-                conn = await self._connection()
+                conn = await self._db.get()
                 try:
                     await apply_batch(
                         conn, self.group, batch, self.settings, schema=self.schema, on_sent=sent.set
@@ -245,13 +237,13 @@ class GroupRuntime:
                     await apply_batch(conn, self.group, batch, self.settings, schema=self.schema)
             except OffsetsMoved as exc:
                 log.info("%s", exc)
-                self._needs_resync = True
+                self._pos.needs_resync = True
                 return _Outcome(batch, committed=False)
-            except _TRANSIENT as exc:
-                self._needs_resync = True
-                await self._drop_connection()
+            except TRANSIENT as exc:
+                self._pos.needs_resync = True
+                await self._db.drop()
                 return _Outcome(batch, committed=False, failure=exc)
-            self._positions.update(batch.next_offsets())
+            self._pos.next.update(batch.next_offsets())
             seconds = time.perf_counter() - started
         self.metrics.committed(self.group.name, len(batch.rows), len(batch.dead_letters), seconds)
         return _Outcome(batch, committed=True)
@@ -268,56 +260,6 @@ class GroupRuntime:
             await self._observe_lag(consumer)
             await self._kafka.moved(consumer, done.batch.next_offsets())
 
-    async def _resync(self, consumer: AIOKafkaConsumer) -> None:
-        """Read the stored offsets of every assigned partition and seek to them."""
-        async with self._lock:
-            self._needs_resync = True
-            assigned = sorted(consumer.assignment())
-            if not assigned:
-                self._positions = {}
-                self._needs_resync = False
-                return
-            try:
-                starts = await consumer.beginning_offsets(assigned)
-                conn = await self._connection()
-                stored = await offsets.claim(conn, self.group.group_id, starts)
-            except _TRANSIENT:
-                await self._drop_connection()
-                raise
-            try:
-                for tp, offset in stored.items():
-                    consumer.seek(tp, offset)
-            except IllegalStateError:
-                return  # the assignment changed meanwhile; the next rebalance resyncs
-            self._positions = stored
-            self._needs_resync = False
-            log.info(
-                "group %s: reading %s",
-                self.group.name,
-                ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(stored.items())),
-            )
-
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed:
-            conn = await psycopg.AsyncConnection.connect(
-                self.settings.libpq_url,
-                autocommit=True,
-                application_name=f"drip-bridge {self.group.name}",
-            )
-            try:
-                await plan_each_batch(conn)
-            except BaseException:
-                await conn.close()
-                raise
-            self._conn = conn
-        return self._conn
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
-
     async def _pause(self, stop: asyncio.Event, doing: str, exc: BaseException) -> None:
         delay = self._backoff.next()
         log.warning(
@@ -330,13 +272,13 @@ class GroupRuntime:
     async def _observe_lag(self, consumer: AIOKafkaConsumer, force: bool = False) -> None:
         """Update the lag gauges; every few seconds (or when forced) the consumer_lag rows too."""
         ends = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
-        lags = lag.measure(self._positions, ends)
+        lags = lag.measure(self._pos.next, ends)
         self._lag.observe(lags)
         if not lags or not self._lag.due(force):
             return
-        async with self._lock:
+        async with self._pos.lock:
             try:
-                await lag.store(await self._connection(), self.group.group_id, lags)
+                await lag.store(await self._db.get(), self.group.group_id, lags)
             except (psycopg.Error, OSError) as exc:
                 # Lag is for people and alerts; failing to report it must not stop consumption.
                 log.warning("group %s: consumer_lag not updated (%r)", self.group.name, exc)
@@ -347,26 +289,3 @@ class _Outcome:
     batch: Batch
     committed: bool
     failure: BaseException | None = None
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Keeps the runtime's positions in step with the partitions Kafka assigns it."""
-
-    def __init__(self, runtime: GroupRuntime, consumer: AIOKafkaConsumer) -> None:
-        self.runtime = runtime
-        self.consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self.runtime._lock:
-            for tp in revoked:
-                self.runtime._positions.pop(tp, None)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.runtime._needs_resync = True
-        try:
-            await self.runtime._resync(self.consumer)
-        except Exception as exc:
-            # The loop retries before it reads anything, with a backoff.
-            log.warning(
-                "group %s: stored offsets not read on assignment (%r)", self.runtime.group.name, exc
-            )

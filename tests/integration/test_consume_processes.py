@@ -45,7 +45,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 def _held_by_pid(log: str, prefix: str) -> dict[int, set[str]]:
     """pid -> the partitions of its last "reading" line (log lines carry the process id)."""
     held: dict[int, set[str]] = {}
-    for pid, line in re.findall(r"\[(\d+)\] INFO consumers.runtime .*?reading (.+)", log):
+    for pid, line in re.findall(r"\[(\d+)\] INFO \S+ group \S+: reading (.+)", log):
         held[int(pid)] = set(re.findall(re.escape(prefix) + r"[\w.]+\[\d+\]", line))
     return held
 

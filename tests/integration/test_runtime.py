@@ -145,6 +145,9 @@ async def test_stream_gives_exact_tables(run_settings: Settings, conn: Conn) -> 
 
 async def test_survives_lost_database_connections(run_settings: Settings, conn: Conn) -> None:
     """Connections killed mid-stream: batches are retried, none is skipped or doubled."""
+    # Batches of 5 records: the stream takes long enough for three kills at its quarters
+    # even when the runtime is fast (with 50 it could finish between two polls).
+    run_settings = run_settings.model_copy(update={"batch_max_records": 5})
     stream = generate(seed=4, members=30)
     sent = await produce(run_settings, stream.delivered)
     prefix = run_settings.topic_prefix

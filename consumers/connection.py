@@ -1,0 +1,53 @@
+"""The one PostgreSQL connection of a group's runtime, and the errors that cost it.
+
+A runtime applies one batch at a time, so one connection serves it. It is opened when first
+needed and dropped after any error in :data:`TRANSIENT`: the next use opens a fresh one, so a
+restarted database or a killed backend costs a retry, never the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import psycopg
+from aiokafka.errors import KafkaError
+
+from consumers.transaction import plan_each_batch
+from dripbridge.settings import Settings
+
+# Errors after which a batch is dropped, the stored offsets read again and the work retried
+# with a backoff: a lost connection, a broker that does not answer, a timeout.
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError, TimeoutError)
+
+
+class GroupConnection:
+    """A lazily opened autocommit connection, named after the group in ``pg_stat_activity``."""
+
+    def __init__(self, settings: Settings, group_name: str) -> None:
+        self._settings = settings
+        self._name = group_name
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def get(self) -> psycopg.AsyncConnection[Any]:
+        """The open connection, opening a new one if there is none (or it was closed)."""
+        if self._conn is None or self._conn.closed:
+            conn = await psycopg.AsyncConnection.connect(
+                self._settings.libpq_url,
+                autocommit=True,
+                application_name=f"drip-bridge {self._name}",
+            )
+            try:
+                await plan_each_batch(conn)
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def drop(self) -> None:
+        """Close the connection, quietly: it is dropped because something already failed."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
