@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from consumers import lag
+from consumers.backoff import Backoff
 from consumers.connection import TRANSIENT, GroupConnection
 from consumers.decode import Batch, assemble
 from consumers.group import ConsumerGroup
@@ -44,21 +45,6 @@ from dripbridge.errors import ConfigError
 from dripbridge.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class Backoff:
-    """Exponential delays between retries, capped; reset after a success."""
-
-    def __init__(self, first_s: float = 0.2, cap_s: float = 30.0) -> None:
-        self.first_s, self.cap_s = first_s, cap_s
-        self._next_s = first_s
-
-    def next(self) -> float:
-        delay, self._next_s = self._next_s, min(self._next_s * 2, self.cap_s)
-        return delay
-
-    def reset(self) -> None:
-        self._next_s = self.first_s
 
 
 class GroupRuntime:

@@ -1,10 +1,10 @@
-"""The runtime's retry pacing (the loop itself runs against real services, in integration)."""
+"""Retry pacing of the consumer runtime (its loop runs against real services, in integration)."""
 
 from __future__ import annotations
 
 import pytest
 
-from consumers.runtime import Backoff
+from consumers.backoff import Backoff
 
 
 @pytest.mark.parametrize(
