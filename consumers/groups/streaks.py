@@ -118,13 +118,19 @@ SELECT pg_advisory_xact_lock(
 FROM jsonb_array_elements(%s::jsonb) AS r
 """
 
-# One statement: store the new completions and their days, then recompute the streaks of the
+# One statement: store the new completions and their days, then update the streaks of the
 # members who gained a completion. Plain INSERT ... WHERE NOT EXISTS rather than ON CONFLICT,
 # whose speculative insertion costs more per row: under the members' locks no other
-# transaction writes their completions or days. Each member's streaks come from their stored
-# days (read through the primary key, one member at a time, so a batch reads its members' days
-# only) and the days of the new completions (a statement does not see its own inserts). Gaps and
-# islands: within a run of consecutive days, day minus its rank is constant.
+# transaction writes their completions or days. Gaps and islands: within a run of consecutive
+# days, day minus its rank is constant.
+#
+# Two ways to the new streaks, exactly one of which yields a row per member:
+# - in order (no stored streak, or no new day before the stored last one), the usual case
+#   live and in a replay: islands of the new days alone, the first one extending the stored
+#   current run when it starts the day after it. Costs the new days, whatever the history.
+# - late (a new day before the stored last one): every stored day again (read through the
+#   primary key, one member at a time) with the new ones (a statement does not see its own
+#   inserts).
 _APPLY = f"""
 WITH e AS (
     {select_rows(_COLUMNS)}
@@ -135,7 +141,8 @@ WITH e AS (
     WHERE NOT EXISTS (SELECT FROM quest_completions c WHERE c.event_id = e.event_id)
     RETURNING realm_id, member_id, day
 ), touched AS (
-    SELECT realm_id, member_id, array_agg(DISTINCT day) AS days, count(*) AS added
+    SELECT realm_id, member_id, array_agg(DISTINCT day) AS days, count(*) AS added,
+           min(day) AS first_day
     FROM fresh GROUP BY realm_id, member_id
 ), new_days AS (
     INSERT INTO quest_days (realm_id, member_id, day)
@@ -143,27 +150,55 @@ WITH e AS (
     WHERE NOT EXISTS (
         SELECT FROM quest_days d
         WHERE d.realm_id = t.realm_id AND d.member_id = t.member_id AND d.day = n.day)
+), known AS (
+    SELECT t.*, k.current_streak AS held_current, k.longest_streak AS held_longest,
+           k.last_completed_on AS held_last,
+           k.last_completed_on IS NULL OR t.first_day >= k.last_completed_on AS in_order
+    FROM touched t
+    LEFT JOIN quest_streaks k ON k.realm_id = t.realm_id AND k.member_id = t.member_id
 )
 INSERT INTO quest_streaks AS s
     (realm_id, member_id, current_streak, longest_streak, last_completed_on, total_completions)
 SELECT t.realm_id, t.member_id, r.current, r.longest, r.last_day, t.added
-FROM touched t
+FROM known t
 CROSS JOIN LATERAL (
-    SELECT (array_agg(length ORDER BY last_day DESC))[1] AS current, max(length) AS longest,
-           max(last_day) AS last_day
-    FROM (
-        SELECT max(day) AS last_day, count(*) AS length
+    SELECT * FROM (
+        SELECT coalesce((array_agg(joined ORDER BY last_day DESC))[1], t.held_current)
+                   AS current,
+               greatest(t.held_longest, max(joined)) AS longest,
+               greatest(t.held_last, max(last_day)) AS last_day
         FROM (
-            SELECT day, day - (row_number() OVER (ORDER BY day))::int AS island
+            SELECT max(day) AS last_day,
+                   count(*) + CASE WHEN min(day) = t.held_last + 1 THEN t.held_current ELSE 0 END
+                       AS joined
             FROM (
-                SELECT day FROM quest_days d
-                WHERE d.realm_id = t.realm_id AND d.member_id = t.member_id
-                UNION
-                SELECT unnest(t.days)
-            ) member_days
-        ) ranked
-        GROUP BY island
-    ) runs
+                SELECT n.day, n.day - (row_number() OVER (ORDER BY n.day))::int AS island
+                FROM unnest(t.days) AS n(day)
+                WHERE t.held_last IS NULL OR n.day > t.held_last
+            ) ranked
+            GROUP BY island
+        ) runs
+    ) fast
+    WHERE t.in_order
+    UNION ALL
+    SELECT * FROM (
+        SELECT (array_agg(length ORDER BY last_day DESC))[1] AS current, max(length) AS longest,
+               max(last_day) AS last_day
+        FROM (
+            SELECT max(day) AS last_day, count(*) AS length
+            FROM (
+                SELECT day, day - (row_number() OVER (ORDER BY day))::int AS island
+                FROM (
+                    SELECT day FROM quest_days d
+                    WHERE d.realm_id = t.realm_id AND d.member_id = t.member_id
+                    UNION
+                    SELECT unnest(t.days)
+                ) member_days
+            ) ranked
+            GROUP BY island
+        ) runs
+    ) late
+    WHERE NOT t.in_order
 ) r
 ON CONFLICT (realm_id, member_id) DO UPDATE SET
     current_streak = excluded.current_streak,

@@ -139,6 +139,21 @@ async def test_matches_independent_expectation(
         assert tuple(streaks(days)) == expected[(realm, member)][:3]
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 40])
+@pytest.mark.parametrize("timezone", ["UTC", "Asia/Tokyo"])
+async def test_in_order_delivery_matches_independent_expectation(
+    conn: psycopg.AsyncConnection[Any], db_settings: Settings, timezone: str, batch_size: int
+) -> None:
+    """Events in time order extend the stored runs without reading the stored days: batches
+    that start the day after the last one, on that same day, or after a gap."""
+    settings = db_settings.model_copy(update={"streak_timezone": timezone})
+    events = sorted(generated_events(seed=5, count=120), key=lambda e: e["data"]["completedAt"])
+
+    await deliver(conn, events, settings, batch_size)
+
+    assert await streak_rows(conn) == expected_streaks(events, timezone)
+
+
 async def test_timezone_moves_a_completion_to_the_next_day(
     conn: psycopg.AsyncConnection[Any], db_settings: Settings
 ) -> None:
