@@ -1,6 +1,9 @@
 """Sample event streams for the consumer benchmarks, one generator per registered group.
 
-Streams look like a busy realm: many members, events in time order, realistic payload sizes.
+Streams look like a busy realm: many members, realistic payload sizes. Leaderboard events come
+in time order. Quest completions and purchases carry times spread at random over their period,
+so most of a member's streak days arrive after a later one: the streaks group's costly path
+(recomputing from every stored day), not the in-order one of live traffic.
 A group added to the registry gets a generator here to be benchmarked.
 """
 
