@@ -8,17 +8,15 @@ When neither answers, they skip on a developer's machine and fail in CI (CI=true
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
-import psycopg
-import psycopg.sql
 import pytest
 
 from dripbridge.db import migrate
 from dripbridge.local.kafka import kafka_answers
 from dripbridge.local.postgres import postgres_answers
 from dripbridge.settings import Settings
+from tests.databases import scratch_database
 from tests.factories import TEST_SECRET
 from tests.topics import delete_session_topics, new_prefix
 
@@ -75,19 +73,9 @@ def db_settings(base_settings: Settings) -> Iterator[Settings]:
     """Settings pointing at a fresh database of this test session, built by the migrations."""
     if not postgres_answers(base_settings.libpq_url):
         _missing(f"PostgreSQL at port {base_settings.postgres_port}")
-    name = f"drip_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_settings.libpq_url, autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
-    base, _, _ = base_settings.sync_database_url.rpartition("/")
-    settings = base_settings.model_copy(update={"database_url": f"{base}/{name}"})
-    migrate(settings)
-    yield settings
-    with psycopg.connect(base_settings.libpq_url, autocommit=True) as conn:
-        conn.execute(
-            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                psycopg.sql.Identifier(name)
-            )
-        )
+    with scratch_database(base_settings, "drip_test") as settings:
+        migrate(settings)
+        yield settings
 
 
 @pytest.fixture

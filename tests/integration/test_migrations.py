@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from alembic import command
-from psycopg import sql
 
 from dripbridge.db import alembic_config, migrate
 from dripbridge.settings import Settings
+from tests.databases import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +36,8 @@ VALUES ('r1', 'm-b', 'xp', 'XP', 20, now(), 'e1'), ('r1', 'm-a', 'xp', 'XP', 10,
 @pytest.fixture
 def fresh_db(db_settings: Settings) -> Iterator[Settings]:
     """An empty database of this test alone (no migration applied)."""
-    name = f"drip_migrations_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(db_settings.libpq_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = db_settings.sync_database_url.rpartition("/")
-    yield db_settings.model_copy(update={"database_url": f"{base}/{name}"})
-    with psycopg.connect(db_settings.libpq_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(db_settings, "drip_migrations") as settings:
+        yield settings
 
 
 def _collations(settings: Settings) -> dict[tuple[str, str], str]:
