@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -31,16 +29,14 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from consumers import lag
+from consumers.applier import BatchApplier, Outcome
 from consumers.backoff import Backoff
 from consumers.connection import TRANSIENT, GroupConnection
-from consumers.decode import Batch, assemble
+from consumers.decode import assemble
 from consumers.group import ConsumerGroup
 from consumers.kafka_commits import KafkaCommits
 from consumers.metrics import ConsumerMetrics
-from consumers.offsets import OffsetsMoved
 from consumers.positions import Positions
-from consumers.refused import REFUSED, set_aside_refused
-from consumers.transaction import apply_batch
 from dripbridge.errors import ConfigError
 from dripbridge.settings import Settings
 
@@ -73,6 +69,7 @@ class GroupRuntime:
         self._kafka = KafkaCommits(group.name)
         self._inflight_moves: dict[TopicPartition, int] = {}
         self._lag = lag.LagReporter(group.name, self.metrics)
+        self._applier = BatchApplier(group, settings, self._db, self._pos, self.metrics, schema)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in flight finishes or rolls back first."""
@@ -133,7 +130,7 @@ class GroupRuntime:
         offsets the batch in flight will store, and is dropped (then read again) if that batch
         does not commit.
         """
-        inflight: asyncio.Task[_Outcome] | None = None
+        inflight: asyncio.Task[Outcome] | None = None
         try:
             while not stop.is_set():
                 if inflight is not None and inflight.done():
@@ -171,7 +168,7 @@ class GroupRuntime:
                 if batch.moves and not self._pos.needs_resync:
                     self._inflight_moves = batch.next_offsets()
                     sent = asyncio.Event()
-                    inflight = asyncio.create_task(self._apply(batch, sent))
+                    inflight = asyncio.create_task(self._applier.apply(batch, sent))
                     # Fetching and mapping the next batch keep the interpreter busy: start
                     # them once this batch's statements are on their way, so that PostgreSQL
                     # works on those meanwhile rather than waiting for them to be sent.
@@ -182,61 +179,7 @@ class GroupRuntime:
             if inflight is not None:
                 await self._settle(consumer, stop, await inflight)
 
-    async def _apply(self, batch: Batch, sent: asyncio.Event) -> _Outcome:
-        """Apply one batch in its transaction; the outcome says whether it committed.
-
-        ``sent`` is set once the batch's statements are on their way (or it ends before).
-        """
-        try:
-            return await self._apply_locked(batch, sent)
-        finally:
-            sent.set()
-
-    async def _apply_locked(self, batch: Batch, sent: asyncio.Event) -> _Outcome:
-        async with self._pos.lock:
-            if self._pos.needs_resync or self._pos.stale(batch):
-                # A rebalance or a failed batch came in since this one was read.
-                self._pos.needs_resync = True
-                return _Outcome(batch, committed=False)
-            for tp, stored, first in batch.gaps:
-                log.warning(
-                    "group %s: %s[%d] continues at offset %d, stored %d: records in between "
-                    "are no longer in Kafka (retention)",
-                    *(self.group.name, tp.topic, tp.partition, first, stored),
-                )
-            started = time.perf_counter()
-            try:
-                conn = await self._db.get()
-                try:
-                    await apply_batch(
-                        conn, self.group, batch, self.settings, schema=self.schema, on_sent=sent.set
-                    )
-                except REFUSED as exc:
-                    log.error(
-                        "group %s: PostgreSQL refused a batch (%s); setting aside the events "
-                        "it refuses as dead letters",
-                        *(self.group.name, exc.diag.message_primary),
-                    )
-                    batch = await set_aside_refused(
-                        conn, self.group, batch, self.settings, schema=self.schema
-                    )
-                    await apply_batch(conn, self.group, batch, self.settings, schema=self.schema)
-            except OffsetsMoved as exc:
-                log.info("%s", exc)
-                self._pos.needs_resync = True
-                return _Outcome(batch, committed=False)
-            except TRANSIENT as exc:
-                self._pos.needs_resync = True
-                await self._db.drop()
-                return _Outcome(batch, committed=False, failure=exc)
-            self._pos.next.update(batch.next_offsets())
-            seconds = time.perf_counter() - started
-        self.metrics.committed(self.group.name, len(batch.rows), len(batch.dead_letters), seconds)
-        return _Outcome(batch, committed=True)
-
-    async def _settle(
-        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, done: _Outcome
-    ) -> None:
+    async def _settle(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, done: Outcome) -> None:
         """After a batch: back off on failure, else report lag and commit to Kafka."""
         if done.failure is not None:
             self.metrics.retries.labels(self.group.name).inc()
@@ -268,10 +211,3 @@ class GroupRuntime:
             except (psycopg.Error, OSError) as exc:
                 # Lag is for people and alerts; failing to report it must not stop consumption.
                 log.warning("group %s: consumer_lag not updated (%r)", self.group.name, exc)
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    batch: Batch
-    committed: bool
-    failure: BaseException | None = None
