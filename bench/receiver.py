@@ -174,7 +174,7 @@ def _summary(ladders: dict[str, list[Step]], probes: dict[str, list[Step]]) -> N
     if len(ladders) == 2:
         ratio = capacity("receiver") / capacity("bare")
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
-        print(f"  target >= {TARGET_RATIO:.0%} of the bare capacity: {ratio:.0%}  {verdict}")
+        print(f"  target >= {TARGET_RATIO:.0%} of the bare capacity: {ratio:.1%}  {verdict}")
         parts = [f"per-core capacity ratio {per_core('receiver') / per_core('bare'):.0%}"]
         if sustained("bare"):
             parts.append(f"sustained-step ratio {sustained('receiver') / sustained('bare'):.0%}")
