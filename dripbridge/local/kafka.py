@@ -16,6 +16,8 @@ from dripbridge.local.process import Daemon, wait_for
 from dripbridge.settings import Settings
 
 _POM_DIR = Path(__file__).resolve().parents[2] / "local" / "kafka"
+# A group id no process joins: asking for its coordinator only checks that groups can work.
+_PROBE_GROUP = "drip-bridge-readiness-probe"
 
 
 class LocalKafka:
@@ -126,7 +128,8 @@ class LocalKafka:
         self.wait(timeout_s)
 
     def wait(self, timeout_s: float) -> None:
-        """Block until the broker serves metadata, or raise ServiceUnavailable."""
+        """Block until the broker serves metadata and consumer groups (:func:`kafka_answers`),
+        or raise ServiceUnavailable."""
         if not wait_for(lambda: kafka_answers(self.settings.kafka_bootstrap_servers), timeout_s):
             raise ServiceUnavailable(
                 f"Kafka did not answer on {self.settings.kafka_bootstrap_servers} within "
@@ -139,14 +142,18 @@ class LocalKafka:
 
 
 def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
-    """True when a broker at ``bootstrap_servers`` answers a metadata request."""
+    """True when a broker at ``bootstrap_servers`` answers a metadata request and names a group
+    coordinator.
+
+    A broker just started serves metadata a second or so before it can coordinate consumer
+    groups (it first creates ``__consumer_offsets``); consumer groups started in between log
+    GroupCoordinatorNotAvailable errors until it can. Asking for a coordinator makes "answers"
+    mean ready for the receiver and the groups alike.
+    """
     import asyncio
     import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
-
-    # A probe expects refusals while the broker boots; aiokafka would log each one as an error.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def probe() -> bool:
         admin = AIOKafkaAdminClient(
@@ -155,10 +162,19 @@ def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
         try:
             await asyncio.wait_for(admin.start(), timeout_s)
             await asyncio.wait_for(admin.list_topics(), timeout_s)
+            await asyncio.wait_for(admin.find_coordinator(_PROBE_GROUP), timeout_s)
             return True
         except Exception:
             return False
         finally:
             await admin.close()
 
-    return asyncio.run(probe())
+    # A probe expects refusals while the broker boots; aiokafka would log each one as an error.
+    # Quiet for the probe only: the caller's own Kafka clients keep their logging.
+    aiokafka_log = logging.getLogger("aiokafka")
+    level = aiokafka_log.level
+    aiokafka_log.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(probe())
+    finally:
+        aiokafka_log.setLevel(level)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from dripbridge.local.kafka import LocalKafka, kafka_answers
 from dripbridge.local.postgres import LocalPostgres, postgres_answers
@@ -23,6 +26,16 @@ def _processes(pattern: str) -> int:
     return len(found.stdout.split())
 
 
+async def _coordinator(bootstrap_servers: str) -> int:
+    """The broker coordinating a consumer group, asked once: no retries."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return await admin.find_coordinator("drip-bridge-test-group")
+    finally:
+        await admin.close()
+
+
 def test_kafka_starts_once_answers_and_stops(kafka_settings: Settings, tmp_path: Path) -> None:
     port = free_port_pair()
     settings = kafka_settings.model_copy(
@@ -36,6 +49,9 @@ def test_kafka_starts_once_answers_and_stops(kafka_settings: Settings, tmp_path:
     broker = LocalKafka(settings, lib=shared_jars if shared_jars.exists() else None)
     try:
         broker.start()
+        # Consumer groups work as soon as start returns: a freshly formatted broker creates
+        # __consumer_offsets only when first asked, and groups started before that log errors.
+        assert asyncio.run(_coordinator(settings.kafka_bootstrap_servers)) == 1
         first_pid = broker.daemon.pid()
         broker.start()  # idempotent: finds the running broker
         assert broker.daemon.pid() == first_pid
@@ -48,6 +64,17 @@ def test_kafka_starts_once_answers_and_stops(kafka_settings: Settings, tmp_path:
         assert broker.stop()
     assert not kafka_answers(settings.kafka_bootstrap_servers, timeout_s=2)
     assert not broker.stop()  # stopping twice is harmless
+
+
+def test_kafka_probe_leaves_aiokafka_logging_as_it_was() -> None:
+    aiokafka_log = logging.getLogger("aiokafka")
+    before = aiokafka_log.level
+    aiokafka_log.setLevel(logging.INFO)
+    try:
+        assert not kafka_answers(f"127.0.0.1:{free_port()}", timeout_s=1)
+        assert aiokafka_log.level == logging.INFO
+    finally:
+        aiokafka_log.setLevel(before)
 
 
 def test_postgres_starts_once_answers_and_stops(db_settings: Settings, tmp_path: Path) -> None:
