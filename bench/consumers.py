@@ -1,10 +1,11 @@
 """Throughput of consumer groups: the real runtime against a raw set-based write of the same rows.
 
-    python -m bench.consumers [GROUP ...] [--events N]
+    python -m bench.consumers [GROUP ...] [--events N] [--time-order]
 
 For each group (default: every registered group with a sample generator in bench/events.py) it
 creates a fresh database by the migrations and fresh topics, fills the topics with N events as
-the receiver would publish them, then times
+the receiver would publish them (``--time-order``: sorted by event time first, as a topic filled
+by live traffic holds them), then times
 
 - the runtime: ``GroupRuntime`` from an empty group until every offset is stored (Kafka fetch,
   decoding, mapping, the group's exact upserts, dead letters, offsets; group join included);
@@ -144,7 +145,9 @@ async def time_runtime(group: ConsumerGroup[Any], settings: Settings, total: int
             await task
 
 
-async def bench_group(name: str, base: Settings, count: int) -> tuple[float, float]:
+async def bench_group(
+    name: str, base: Settings, count: int, time_order: bool = False
+) -> tuple[float, float]:
     """Runs the three measurements for one group; returns (events/s, same-schema rows/s)."""
     group = registry.get(name)
     database = f"drip_bench_{uuid.uuid4().hex[:8]}"
@@ -162,6 +165,9 @@ async def bench_group(name: str, base: Settings, count: int) -> tuple[float, flo
         await asyncio.to_thread(migrate, settings)
         await ensure_topics(settings, topics)
         events = list(GENERATORS[name](count))
+        if time_order:
+            # As a topic filled by live traffic holds them: in the order DRIP sent them.
+            events.sort(key=lambda event: event["timestamp"])
         filled = time.perf_counter()
         await fill(settings, iter(events))
         print(
@@ -226,11 +232,11 @@ async def _drop(base: Settings, database: str, settings: Settings, topics: list[
         await client.close()
 
 
-async def main(names: Sequence[str], count: int) -> None:
+async def main(names: Sequence[str], count: int, time_order: bool = False) -> None:
     tune_gc()  # as `drip-bridge consume` does
     base = Settings()
     for name in names:
-        await bench_group(name, base, count)
+        await bench_group(name, base, count, time_order)
 
 
 if __name__ == "__main__":
@@ -238,8 +244,14 @@ if __name__ == "__main__":
     known = [n for n in registry.names() if n in GENERATORS]
     parser.add_argument("groups", nargs="*", metavar="GROUP", help=f"default: {' '.join(known)}")
     parser.add_argument("--events", type=int, default=100_000, help="events per group")
+    parser.add_argument(
+        "--time-order",
+        action="store_true",
+        help="fill the topics in event-time order, as live traffic does (default: each "
+        "generator's own order, random in time for streaks and purchases)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.groups) - set(known))
     if unknown:
         parser.error(f"no sample events for {', '.join(unknown)}; known: {', '.join(known)}")
-    asyncio.run(main(args.groups or known, args.events))
+    asyncio.run(main(args.groups or known, args.events, args.time_order))
