@@ -62,7 +62,6 @@ class GroupRuntime:
         self.group = group
         self.settings = settings
         self.metrics = metrics or ConsumerMetrics()
-        self.schema = schema
         self._db = GroupConnection(settings, group.name)
         self._pos = Positions(group.name, group.group_id, self._db)
         self._backoff = Backoff()
