@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from operator import attrgetter
 from typing import Any
+
+from psycopg.types.multirange import Multirange
+from psycopg.types.range import Range
 
 from consumers.groups.leaderboard_rows import Award, Joined, Left
 from consumers.groups.purchases import Purchase
@@ -135,8 +139,9 @@ def purchases(batch: Sequence[Purchase]) -> list[TableRows]:
 def streaks(batch: Sequence[Completion]) -> list[TableRows]:
     members: dict[tuple[str, str], list[Any]] = {}
     for c in batch:
-        mine = members.setdefault((c.realm_id, c.member_id), [1, 1, c.day, 0])
+        mine = members.setdefault((c.realm_id, c.member_id), [1, 1, c.day, 0, set()])
         mine[2], mine[3] = max(mine[2], c.day), mine[3] + 1
+        mine[4].add(c.day)
     return [
         TableRows(
             "quest_completions",
@@ -144,19 +149,17 @@ def streaks(batch: Sequence[Completion]) -> list[TableRows]:
             [_COMPLETION(c) for c in batch],
         ),
         TableRows(
-            "quest_days",
-            ("realm_id", "member_id", "day"),
-            sorted({(c.realm_id, c.member_id, c.day) for c in batch}),
-            key=("realm_id", "member_id", "day"),
-        ),
-        TableRows(
             "quest_streaks",
             _cols("realm_id member_id current_streak longest_streak last_completed_on")
-            + _cols("total_completions"),
-            [k + tuple(v) for k, v in sorted(members.items())],
+            + _cols("total_completions completed_days"),
+            [(*k, *v[:4], _days(v[4])) for k, v in sorted(members.items())],
             key=("realm_id", "member_id"),
         ),
     ]
+
+
+def _days(days: set[date]) -> Multirange[date]:
+    return Multirange(Range(day, day, "[]") for day in sorted(days))
 
 
 PLANS: dict[str, Callable[[Sequence[Any]], list[TableRows]]] = {

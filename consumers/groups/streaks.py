@@ -2,8 +2,8 @@
 
 Delivery guarantee: each ``quest.completed`` event counts once. Completions are stored under
 their event id (primary key), so a DRIP retry or a replayed record inserts nothing; only members
-with a newly stored completion get their streak recomputed, from all of their stored days, so a
-late event for an earlier day gives the same figures as in-order arrival.
+with a newly stored completion get their streak recomputed, from all of their days kept as
+runs, so a late event for an earlier day gives the same figures as in-order arrival.
 
 Days are calendar days in ``settings.streak_timezone`` (DRIP_STREAK_TIMEZONE, UTC by default).
 A stored completion keeps the day it was given, so changing that setting takes a replay of this
@@ -11,8 +11,8 @@ group to re-day past completions.
 
 Tables:
     quest_completions  one row per completion event
-    quest_days         one row per (realm, member, day) with a completion: what runs are made of
-    quest_streaks      per member: current and longest run, last day, completions counted
+    quest_streaks      per member: current and longest run, last day, completions counted,
+                       and ``completed_days``: the days with a completion, as runs (ranges)
 """
 
 from __future__ import annotations
@@ -118,19 +118,15 @@ SELECT pg_advisory_xact_lock(
 FROM jsonb_array_elements(%s::jsonb) AS r
 """
 
-# One statement: store the new completions and their days, then update the streaks of the
-# members who gained a completion. Plain INSERT ... WHERE NOT EXISTS rather than ON CONFLICT,
-# whose speculative insertion costs more per row: under the members' locks no other
-# transaction writes their completions or days. Gaps and islands: within a run of consecutive
-# days, day minus its rank is constant.
+# One statement: store the new completions, then fold each member's new days into the runs of
+# days in their streak row and read the streaks off those runs. Plain INSERT ... WHERE NOT
+# EXISTS rather than ON CONFLICT, whose speculative insertion costs more per row: under the
+# members' locks no other transaction writes their completions or streak rows.
 #
-# Two ways to the new streaks, exactly one of which yields a row per member:
-# - in order (no stored streak, or no new day before the stored last one), the usual case
-#   live and in a replay: islands of the new days alone, the first one extending the stored
-#   current run when it starts the day after it. Costs the new days, whatever the history.
-# - late (a new day before the stored last one): every stored day again (read through the
-#   primary key, one member at a time) with the new ones (a statement does not see its own
-#   inserts).
+# ``completed_days`` is a datemultirange: adding a day merges it with the ranges it touches, so
+# each range is one run of consecutive days whatever order the days came in. A late day that
+# fills a gap joins two runs exactly as if it had come in order. The current streak is the
+# length of the last range (it ends at the last day), the longest the longest range.
 _APPLY = f"""
 WITH e AS (
     {select_rows(_COLUMNS)}
@@ -140,71 +136,31 @@ WITH e AS (
     SELECT * FROM e
     WHERE NOT EXISTS (SELECT FROM quest_completions c WHERE c.event_id = e.event_id)
     RETURNING realm_id, member_id, day
-), touched AS (
-    SELECT realm_id, member_id, array_agg(DISTINCT day) AS days, count(*) AS added,
-           min(day) AS first_day
-    FROM fresh GROUP BY realm_id, member_id
-), new_days AS (
-    INSERT INTO quest_days (realm_id, member_id, day)
-    SELECT t.realm_id, t.member_id, n.day FROM touched t CROSS JOIN unnest(t.days) AS n(day)
-    WHERE NOT EXISTS (
-        SELECT FROM quest_days d
-        WHERE d.realm_id = t.realm_id AND d.member_id = t.member_id AND d.day = n.day)
-), known AS (
-    SELECT t.*, k.current_streak AS held_current, k.longest_streak AS held_longest,
-           k.last_completed_on AS held_last,
-           k.last_completed_on IS NULL OR t.first_day >= k.last_completed_on AS in_order
-    FROM touched t
+), merged AS (
+    SELECT t.realm_id, t.member_id, t.added,
+           coalesce(k.completed_days, '{{}}'::datemultirange) + t.days AS days
+    FROM (
+        SELECT realm_id, member_id, range_agg(daterange(day, day, '[]')) AS days,
+               count(*) AS added
+        FROM fresh GROUP BY realm_id, member_id
+    ) t
     LEFT JOIN quest_streaks k ON k.realm_id = t.realm_id AND k.member_id = t.member_id
 )
-INSERT INTO quest_streaks AS s
-    (realm_id, member_id, current_streak, longest_streak, last_completed_on, total_completions)
-SELECT t.realm_id, t.member_id, r.current, r.longest, r.last_day, t.added
-FROM known t
+INSERT INTO quest_streaks AS s (realm_id, member_id, current_streak, longest_streak,
+                                last_completed_on, total_completions, completed_days)
+SELECT m.realm_id, m.member_id, r.current, r.longest, upper(m.days) - 1, m.added, m.days
+FROM merged m
 CROSS JOIN LATERAL (
-    SELECT * FROM (
-        SELECT coalesce((array_agg(joined ORDER BY last_day DESC))[1], t.held_current)
-                   AS current,
-               greatest(t.held_longest, max(joined)) AS longest,
-               greatest(t.held_last, max(last_day)) AS last_day
-        FROM (
-            SELECT max(day) AS last_day,
-                   count(*) + CASE WHEN min(day) = t.held_last + 1 THEN t.held_current ELSE 0 END
-                       AS joined
-            FROM (
-                SELECT n.day, n.day - (row_number() OVER (ORDER BY n.day))::int AS island
-                FROM unnest(t.days) AS n(day)
-                WHERE t.held_last IS NULL OR n.day > t.held_last
-            ) ranked
-            GROUP BY island
-        ) runs
-    ) fast
-    WHERE t.in_order
-    UNION ALL
-    SELECT * FROM (
-        SELECT (array_agg(length ORDER BY last_day DESC))[1] AS current, max(length) AS longest,
-               max(last_day) AS last_day
-        FROM (
-            SELECT max(day) AS last_day, count(*) AS length
-            FROM (
-                SELECT day, day - (row_number() OVER (ORDER BY day))::int AS island
-                FROM (
-                    SELECT day FROM quest_days d
-                    WHERE d.realm_id = t.realm_id AND d.member_id = t.member_id
-                    UNION
-                    SELECT unnest(t.days)
-                ) member_days
-            ) ranked
-            GROUP BY island
-        ) runs
-    ) late
-    WHERE NOT t.in_order
+    SELECT (array_agg(upper(run) - lower(run) ORDER BY lower(run) DESC))[1] AS current,
+           max(upper(run) - lower(run)) AS longest
+    FROM unnest(m.days) AS run
 ) r
 ON CONFLICT (realm_id, member_id) DO UPDATE SET
     current_streak = excluded.current_streak,
     longest_streak = excluded.longest_streak,
     last_completed_on = excluded.last_completed_on,
-    total_completions = s.total_completions + excluded.total_completions
+    total_completions = s.total_completions + excluded.total_completions,
+    completed_days = excluded.completed_days
 """
 
 
@@ -244,7 +200,7 @@ GROUP: ConsumerGroup[Completion] = ConsumerGroup(
     name="streaks",
     group_id="drip-streaks",
     event_types=(EventType.QUEST_COMPLETED.value,),
-    tables=("quest_completions", "quest_days", "quest_streaks"),
+    tables=("quest_completions", "quest_streaks"),
     rows_from=rows_from,
     apply=apply,
     plan=plan,

@@ -72,3 +72,37 @@ def test_identifier_collation_keeps_rows_and_the_view_both_ways(fresh_db: Settin
     command.downgrade(alembic_config(fresh_db), "0006_consumer_lag")
     assert set(_collations(fresh_db).values()) == {"default"}
     assert _top(fresh_db) == expected
+
+
+_STREAK_SEED = """
+INSERT INTO quest_days (realm_id, member_id, day) VALUES
+    ('r1', 'm1', '2024-01-01'), ('r1', 'm1', '2024-01-02'), ('r1', 'm1', '2024-01-05'),
+    ('r1', 'm2', '2024-02-10');
+INSERT INTO quest_streaks (realm_id, member_id, current_streak, longest_streak,
+                           last_completed_on, total_completions)
+VALUES ('r1', 'm1', 1, 2, '2024-01-05', 4), ('r1', 'm2', 1, 1, '2024-02-10', 1);
+"""
+
+
+def test_streak_days_move_into_ranges_and_back(fresh_db: Settings) -> None:
+    migrate(fresh_db, "0007_identifier_collation")
+    with psycopg.connect(fresh_db.libpq_url) as conn:
+        conn.execute(_STREAK_SEED)
+
+    migrate(fresh_db, "0008_streak_day_ranges")
+    with psycopg.connect(fresh_db.libpq_url) as conn:
+        rows = conn.execute(
+            "SELECT member_id, completed_days::text FROM quest_streaks ORDER BY 1"
+        ).fetchall()
+        assert rows == [
+            ("m1", "{[2024-01-01,2024-01-03),[2024-01-05,2024-01-06)}"),
+            ("m2", "{[2024-02-10,2024-02-11)}"),
+        ]
+        assert conn.execute("SELECT to_regclass('quest_days')").fetchone() == (None,)
+
+    command.downgrade(alembic_config(fresh_db), "0007_identifier_collation")
+    with psycopg.connect(fresh_db.libpq_url) as conn:
+        days = conn.execute("SELECT member_id, day::text FROM quest_days ORDER BY 1, 2").fetchall()
+    assert days == [
+        ("m1", "2024-01-01"), ("m1", "2024-01-02"), ("m1", "2024-01-05"), ("m2", "2024-02-10"),
+    ]  # fmt: skip
