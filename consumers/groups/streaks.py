@@ -126,7 +126,8 @@ FROM jsonb_array_elements(%s::jsonb) AS r
 # ``completed_days`` is a datemultirange: adding a day merges it with the ranges it touches, so
 # each range is one run of consecutive days whatever order the days came in. A late day that
 # fills a gap joins two runs exactly as if it had come in order. The current streak is the
-# length of the last range (it ends at the last day), the longest the longest range.
+# length of the last range (it ends at the last day), the longest the longest range. The value
+# grows by run, not by day (about 13 bytes a run): 1,000 separate days make about 13 kB.
 _APPLY = f"""
 WITH e AS (
     {select_rows(_COLUMNS)}
