@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from consumers import replay
 from consumers.groups.streaks import GROUP
 from consumers.streak_math import streaks
 from dripbridge.settings import Settings
@@ -253,3 +254,41 @@ async def test_runtime_over_kafka(
     assert await streak_rows(conn) == expected_streaks(events, "Asia/Tokyo")
     errors = await dead_letter_errors(conn, GROUP.group_id, run.topic_prefix)
     assert errors == {"broken": "data.member.id is missing"}
+
+
+async def test_replay_under_another_timezone_rebuilds_the_days(
+    conn: psycopg.AsyncConnection[Any], settings: Settings, db_settings: Settings
+) -> None:
+    """Changing DRIP_STREAK_TIMEZONE takes a replay: it re-days every stored completion."""
+    run = settings.model_copy(
+        update={
+            "database_url": db_settings.database_url,
+            "batch_max_records": 20,
+            "batch_max_wait_ms": 50,
+        }
+    )
+    events = generated_events(seed=31, count=60)
+    sent = await produce(run, with_repeats(events, seed=32))
+    await run_until_stored(GROUP, run, sent)
+    assert await streak_rows(conn) == expected_streaks(events, "UTC")
+
+    tokyo = run.model_copy(update={"streak_timezone": "Asia/Tokyo"})
+    summary = await replay.from_beginning(tokyo, GROUP)
+
+    assert summary.records == sent
+    expected = expected_streaks(events, "Asia/Tokyo")
+    assert expected != expected_streaks(events, "UTC")  # the events straddle Tokyo's midnight
+    assert await streak_rows(conn) == expected
+    cur = await conn.execute(
+        "SELECT realm_id, member_id, array_agg(d::date ORDER BY d) FROM quest_streaks"
+        " CROSS JOIN unnest(completed_days) AS r"
+        " CROSS JOIN generate_series(lower(r), upper(r) - 1, interval '1 day') AS d GROUP BY 1, 2"
+    )
+    tz = ZoneInfo("Asia/Tokyo")
+    for realm, member, days in await cur.fetchall():
+        mine = {
+            datetime.fromisoformat(e["data"]["completedAt"]).astimezone(tz).date()
+            for e in events
+            if (e["realmId"], e["data"]["member"]["id"]) == (realm, member)
+        }
+        assert days == sorted(mine)
