@@ -8,7 +8,8 @@ a gap joins two ranges, and the streaks are read off the ranges of one value in 
 batch updates anyway. Operators can read the runs too: ``SELECT unnest(completed_days)``.
 
 The days move into ``quest_streaks.completed_days``; ``quest_days`` is dropped. Needs
-PostgreSQL 14 or later (multiranges).
+PostgreSQL 14 or later (multiranges). Stop the streaks group before migrating: a process of the
+previous release still writes ``quest_days``, and the migration rewrites every streak row.
 
 Revision ID: 0008_streak_day_ranges
 Revises: 0007_identifier_collation
