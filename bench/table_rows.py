@@ -137,11 +137,9 @@ def purchases(batch: Sequence[Purchase]) -> list[TableRows]:
 
 
 def streaks(batch: Sequence[Completion]) -> list[TableRows]:
-    members: dict[tuple[str, str], list[Any]] = {}
+    days: dict[tuple[str, str], list[date]] = {}
     for c in batch:
-        mine = members.setdefault((c.realm_id, c.member_id), [1, 1, c.day, 0, set()])
-        mine[2], mine[3] = max(mine[2], c.day), mine[3] + 1
-        mine[4].add(c.day)
+        days.setdefault((c.realm_id, c.member_id), []).append(c.day)
     return [
         TableRows(
             "quest_completions",
@@ -152,14 +150,14 @@ def streaks(batch: Sequence[Completion]) -> list[TableRows]:
             "quest_streaks",
             _cols("realm_id member_id current_streak longest_streak last_completed_on")
             + _cols("total_completions completed_days"),
-            [(*k, *v[:4], _days(v[4])) for k, v in sorted(members.items())],
+            [(*k, 1, 1, max(d), len(d), _days(d)) for k, d in sorted(days.items())],
             key=("realm_id", "member_id"),
         ),
     ]
 
 
-def _days(days: set[date]) -> Multirange[date]:
-    return Multirange(Range(day, day, "[]") for day in sorted(days))
+def _days(days: Sequence[date]) -> Multirange[date]:
+    return Multirange(Range(day, day, "[]") for day in sorted(set(days)))
 
 
 PLANS: dict[str, Callable[[Sequence[Any]], list[TableRows]]] = {

@@ -71,20 +71,29 @@ async def streak_rows(conn: psycopg.AsyncConnection[Any]) -> dict[tuple[str, str
     return {(r[0], r[1]): tuple(r[2:]) for r in await cur.fetchall()}
 
 
+def member_days(
+    events: Sequence[dict[str, Any]], timezone: str
+) -> dict[tuple[str, str], set[date]]:
+    """Independent expectation: each member's local days with a completion."""
+    days: dict[tuple[str, str], set[date]] = defaultdict(set)
+    for e in events:
+        at = datetime.fromisoformat(e["data"]["completedAt"])
+        days[(e["realmId"], e["data"]["member"]["id"])].add(
+            at.astimezone(ZoneInfo(timezone)).date()
+        )
+    return days
+
+
 def expected_streaks(
     events: Sequence[dict[str, Any]], timezone: str
 ) -> dict[tuple[str, str], tuple[int, int, date, int]]:
     """Independent expectation: distinct event ids, local days, runs walked day by day."""
     unique = {e["id"]: e for e in events}
-    days: dict[tuple[str, str], set[date]] = defaultdict(set)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for e in unique.values():
-        key = (e["realmId"], e["data"]["member"]["id"])
-        at = datetime.fromisoformat(e["data"]["completedAt"])
-        days[key].add(at.astimezone(ZoneInfo(timezone)).date())
-        counts[key] += 1
+        counts[(e["realmId"], e["data"]["member"]["id"])] += 1
     result = {}
-    for key, seen in days.items():
+    for key, seen in member_days(list(unique.values()), timezone).items():
         lengths = {}
         for first in (d for d in seen if d - timedelta(days=1) not in seen):
             length = 1
@@ -94,6 +103,28 @@ def expected_streaks(
         last = max(seen)
         result[key] = (lengths[last], max(lengths.values()), last, counts[key])
     return result
+
+
+async def stored_days(conn: psycopg.AsyncConnection[Any]) -> dict[tuple[str, str], list[date]]:
+    """Each member's days as ``completed_days`` holds them, unrolled from the runs, in order."""
+    cur = await conn.execute(
+        "SELECT realm_id, member_id, array_agg(d::date ORDER BY d) FROM quest_streaks"
+        " CROSS JOIN unnest(completed_days) AS r"
+        " CROSS JOIN generate_series(lower(r), upper(r) - 1, interval '1 day') AS d GROUP BY 1, 2"
+    )
+    return {(realm, member): days for realm, member, days in await cur.fetchall()}
+
+
+def over_kafka(settings: Settings, db_settings: Settings, **extra: object) -> Settings:
+    """Settings for the real runtime on this test's topics and database, in small batches."""
+    return settings.model_copy(
+        update={
+            "database_url": db_settings.database_url,
+            "batch_max_records": 20,
+            "batch_max_wait_ms": 50,
+            **extra,
+        }
+    )
 
 
 def generated_events(seed: int, count: int) -> list[dict[str, Any]]:
@@ -133,13 +164,8 @@ async def test_matches_independent_expectation(
     cur = await conn.execute("SELECT count(*), count(DISTINCT event_id) FROM quest_completions")
     assert await cur.fetchone() == (len(events), len(events))
     # The SQL runs agree with the reference function on the stored days.
-    cur = await conn.execute(
-        "SELECT realm_id, member_id, array_agg(d::date) FROM quest_streaks"
-        " CROSS JOIN unnest(completed_days) AS r"
-        " CROSS JOIN generate_series(lower(r), upper(r) - 1, interval '1 day') AS d GROUP BY 1, 2"
-    )
-    for realm, member, days in await cur.fetchall():
-        assert tuple(streaks(days)) == expected[(realm, member)][:3]
+    for key, days in (await stored_days(conn)).items():
+        assert tuple(streaks(days)) == expected[key][:3]
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 7, 40])
@@ -236,14 +262,7 @@ async def test_runtime_over_kafka(
     conn: psycopg.AsyncConnection[Any], settings: Settings, db_settings: Settings
 ) -> None:
     """The real runtime over a topic with repeats, late days and one unusable event."""
-    run = settings.model_copy(
-        update={
-            "database_url": db_settings.database_url,
-            "streak_timezone": "Asia/Tokyo",
-            "batch_max_records": 20,
-            "batch_max_wait_ms": 50,
-        }
-    )
+    run = over_kafka(settings, db_settings, streak_timezone="Asia/Tokyo")
     events = generated_events(seed=21, count=60)
     broken = completion("broken", "realm-a", "m1", START)
     del broken["data"]["member"]["id"]
@@ -260,13 +279,7 @@ async def test_replay_under_another_timezone_rebuilds_the_days(
     conn: psycopg.AsyncConnection[Any], settings: Settings, db_settings: Settings
 ) -> None:
     """Changing DRIP_STREAK_TIMEZONE takes a replay: it re-days every stored completion."""
-    run = settings.model_copy(
-        update={
-            "database_url": db_settings.database_url,
-            "batch_max_records": 20,
-            "batch_max_wait_ms": 50,
-        }
-    )
+    run = over_kafka(settings, db_settings)
     events = generated_events(seed=31, count=60)
     sent = await produce(run, with_repeats(events, seed=32))
     await run_until_stored(GROUP, run, sent)
@@ -279,16 +292,5 @@ async def test_replay_under_another_timezone_rebuilds_the_days(
     expected = expected_streaks(events, "Asia/Tokyo")
     assert expected != expected_streaks(events, "UTC")  # the events straddle Tokyo's midnight
     assert await streak_rows(conn) == expected
-    cur = await conn.execute(
-        "SELECT realm_id, member_id, array_agg(d::date ORDER BY d) FROM quest_streaks"
-        " CROSS JOIN unnest(completed_days) AS r"
-        " CROSS JOIN generate_series(lower(r), upper(r) - 1, interval '1 day') AS d GROUP BY 1, 2"
-    )
-    tz = ZoneInfo("Asia/Tokyo")
-    for realm, member, days in await cur.fetchall():
-        mine = {
-            datetime.fromisoformat(e["data"]["completedAt"]).astimezone(tz).date()
-            for e in events
-            if (e["realmId"], e["data"]["member"]["id"]) == (realm, member)
-        }
-        assert days == sorted(mine)
+    days = member_days(events, "Asia/Tokyo")
+    assert await stored_days(conn) == {key: sorted(seen) for key, seen in days.items()}
