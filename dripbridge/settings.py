@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from dripbridge.errors import ConfigError
 
 
+RECORD_OVERHEAD_BYTES = 64 * 1024
+"""Room in a Kafka record beyond the body: key, headers and the record batch's framing."""
+
+
 class Settings(BaseSettings):
     """Configuration shared by the receiver, the consumer groups and the operator commands."""
 
@@ -106,6 +110,15 @@ class Settings(BaseSettings):
                 "registered with DRIP (comma-separate several while rotating)"
             )
         return [s.get_secret_value().encode("utf-8") for s in self.webhook_secrets]
+
+    @property
+    def max_record_bytes(self) -> int:
+        """Largest Kafka record the receiver may write: the body plus room for key and headers.
+
+        The producer's request size and the topics' ``max.message.bytes`` are set from it, so
+        any body the receiver accepts fits in a record.
+        """
+        return self.max_body_bytes + RECORD_OVERHEAD_BYTES
 
     @property
     def kafka_port(self) -> int:
