@@ -58,12 +58,13 @@ TARGET_RATIO = 0.30
 class _Record:
     """A record as the runtime reads it, for mapping the baseline's rows without Kafka."""
 
-    __slots__ = ("headers", "offset", "partition", "topic", "value")
+    __slots__ = ("headers", "offset", "partition", "timestamp", "topic", "value")
 
     def __init__(self, prefix: str, event: dict[str, Any], offset: int) -> None:
         import orjson
 
         self.topic = contract.topic_for(prefix, event["type"])
+        self.timestamp = -1
         self.partition, self.offset = 0, offset
         self.value: bytes | None = orjson.dumps(event)
         self.headers: Sequence[tuple[str, bytes]] = contract.build_headers(
@@ -121,7 +122,7 @@ async def time_runtime(group: ConsumerGroup[Any], settings: Settings, total: int
         first_at, first = 0.0, 0
         task = asyncio.create_task(GroupRuntime(group, settings).run(stop))
         try:
-            while (stored := await _stored(conn, group.group_id)) < total:
+            while (stored := await _stored(conn, group.group_id(settings))) < total:
                 if stored and not first:
                     first_at, first = time.perf_counter(), stored
                 if task.done():

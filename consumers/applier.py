@@ -16,17 +16,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.connection import TRANSIENT, GroupConnection
+import psycopg
+
+from consumers.connection import GroupConnection
 from consumers.decode import Batch
+from consumers.faults import TRANSIENT, DeadLetterRun, refused_for_data
 from consumers.group import ConsumerGroup
 from consumers.metrics import ConsumerMetrics
 from consumers.offsets import OffsetsMoved
 from consumers.positions import Positions
-from consumers.refused import REFUSED, set_aside_refused
-from consumers.transaction import apply_batch
+from consumers.transaction import apply_batch, apply_batch_isolating
 from dripbridge.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_LOGGED_PER_BATCH = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class BatchApplier:
         self._pos = positions
         self._metrics = metrics
         self._schema = schema
+        self._run = DeadLetterRun()
 
     async def apply(self, batch: Batch, sent: asyncio.Event) -> Outcome:
         """Apply ``batch`` in its transaction; the outcome says whether it committed.
@@ -97,16 +102,17 @@ class BatchApplier:
                         schema=self._schema,
                         on_sent=sent.set,
                     )
-                except REFUSED as exc:
-                    log.error(
-                        "group %s: PostgreSQL refused a batch (%s); setting aside the events "
-                        "it refuses as dead letters",
-                        *(name, exc.diag.message_primary),
+                except psycopg.Error as exc:
+                    if not refused_for_data(exc):
+                        raise
+                    log.warning(
+                        "group %s: PostgreSQL refused a batch for its data (%s: %s); applying "
+                        "it again with the refused events as dead letters",
+                        *(name, exc.sqlstate, exc.diag.message_primary),
                     )
-                    batch = await set_aside_refused(
+                    batch = await apply_batch_isolating(
                         conn, self._group, batch, self._settings, schema=self._schema
                     )
-                    await apply_batch(conn, self._group, batch, self._settings, schema=self._schema)
             except OffsetsMoved as exc:
                 log.info("%s", exc)
                 self._pos.needs_resync = True
@@ -118,4 +124,31 @@ class BatchApplier:
             self._pos.next.update(batch.next_offsets())
             seconds = time.perf_counter() - started
         self._metrics.committed(name, len(batch.rows), len(batch.dead_letters), seconds)
+        if batch.dead_letters:
+            self._report_dead_letters(batch)
+        elif self._run.length:
+            self._run.observe(len(batch.rows), [])
+            self._metrics.dead_letter_run.labels(name).set(0)
         return Outcome(batch, committed=True)
+
+    def _report_dead_letters(self, batch: Batch) -> None:
+        """A log line per dead letter (the first few of a batch) and the same-error alarm."""
+        name = self._group.name
+        for letter in batch.dead_letters[:_LOGGED_PER_BATCH]:
+            log.warning(
+                "group %s: dead letter %s[%d]@%d (event %s): %s",
+                *(name, letter.topic, letter.partition, letter.offset, letter.event_id),
+                letter.error,
+            )
+        if len(batch.dead_letters) > _LOGGED_PER_BATCH:
+            log.warning(
+                "group %s: and %d more dead letters in this batch (SELECT * FROM dead_letters)",
+                *(name, len(batch.dead_letters) - _LOGGED_PER_BATCH),
+            )
+        if self._run.observe(len(batch.rows), [d.error for d in batch.dead_letters]):
+            log.error(
+                "group %s: the last %d events were all dead letters with the same error (%s); "
+                "that is more likely a bug or a schema out of step than bad data",
+                *(name, self._run.length, self._run.kind),
+            )
+        self._metrics.dead_letter_run.labels(name).set(self._run.length)

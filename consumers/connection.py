@@ -11,14 +11,13 @@ import contextlib
 from typing import Any
 
 import psycopg
-from aiokafka.errors import KafkaError
 
+from consumers import faults
 from consumers.transaction import plan_each_batch
 from dripbridge.settings import Settings
 
-# Errors after which a batch is dropped, the stored offsets read again and the work retried
-# with a backoff: a lost connection, a broker that does not answer, a timeout.
-TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError, TimeoutError)
+# Kept importable from here for the modules that catch it alongside the connection.
+TRANSIENT = faults.TRANSIENT
 
 
 class GroupConnection:

@@ -7,6 +7,7 @@ offset (a fetch that raced a seek), are left out; they belong to another batch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,10 +23,6 @@ from dripbridge.contract import Envelope
 from dripbridge.errors import UnusableEvent
 from dripbridge.settings import Settings
 
-# PostgreSQL text cannot hold U+0000; an event carrying one would fail every retry of its
-# batch, so it is refused here, for every group, before it can block the partition.
-_NUL_ESCAPE = b"\\u0000"
-
 
 class RecordLike(Protocol):
     """What the runtime reads from a Kafka record (aiokafka's ConsumerRecord has it)."""
@@ -35,6 +32,8 @@ class RecordLike(Protocol):
     offset: int
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+    timestamp: int
+    """Kafka's record time, in milliseconds since the epoch (-1 when unknown)."""
 
 
 @dataclass(slots=True)
@@ -58,25 +57,43 @@ class Batch:
 
 
 def to_event(record: RecordLike) -> Event:
-    """Decode a record to an :class:`Event`; ValueError when its value is not a JSON object.
+    """Decode a record to an :class:`Event`; UnusableEvent when its value is not a JSON object.
 
     Identity and type come from the record headers; a record without them (not written by the
     receiver) gets the contract's identity of its body and the body's ``type``.
     """
     envelope = Envelope.from_record(
-        record.topic, record.partition, record.offset, record.value, record.headers
+        record.topic,
+        record.partition,
+        record.offset,
+        record.value,
+        record.headers,
+        record.timestamp,
     )
-    if _NUL_ESCAPE in envelope.value:
-        raise ValueError("the event contains a U+0000 character, which PostgreSQL cannot store")
-    payload = orjson.loads(envelope.value)
+    payload = _decode(envelope.value)
     if type(payload) is not dict:
-        raise ValueError(f"the event is a JSON {type(payload).__name__}, not an object")
+        raise UnusableEvent(f"the event is a JSON {type(payload).__name__}, not an object")
     if not envelope.event_id or not envelope.event_type:
+        try:
+            event_id = envelope.event_id or contract.event_identity(payload)
+        except ValueError:  # an unpaired surrogate escape has no UTF-8 form to hash
+            raise UnusableEvent("the record has no event id and its body no UTF-8 form") from None
         envelope = envelope._replace(
-            event_id=envelope.event_id or contract.event_identity(payload),
-            event_type=envelope.event_type or str(payload.get("type") or ""),
+            event_id=event_id, event_type=envelope.event_type or str(payload.get("type") or "")
         )
     return tuple.__new__(Event, (envelope, payload))  # Event(...) without a Python-level call
+
+
+def _decode(value: bytes) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as fast_error:
+        # orjson refuses a few bodies that are JSON (integers beyond 64 bits, unpaired
+        # surrogate escapes) and that the receiver accepted; the stdlib decoder reads them.
+        try:
+            return json.loads(value.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise UnusableEvent(f"the event is not JSON: {fast_error}") from None
 
 
 def dead_letter(record: RecordLike, error: str, event: Event | None = None) -> DeadLetter:
@@ -100,9 +117,8 @@ def map_record(
     try:
         event = to_event(record)
         return group.rows_from(event, settings), None
-    except (UnusableEvent, LookupError, TypeError, ValueError) as exc:
-        reason = str(exc) if isinstance(exc, UnusableEvent) else f"{type(exc).__name__}: {exc}"
-        return None, dead_letter(record, reason, event)
+    except UnusableEvent as exc:  # the only data error a mapping raises (consumers.faults)
+        return None, dead_letter(record, str(exc), event)
 
 
 def _header(record: RecordLike, name: str) -> str | None:

@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from dripbridge.contract import Envelope
 from dripbridge.errors import UnusableEvent
+from dripbridge.settings import Settings
 
 _MISSING = object()
 _MAX_COUNT = 2**63 - 1
@@ -128,13 +130,35 @@ def optional_time(payload: Mapping[str, Any], path: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UnusableEvent(f"{path} is not an ISO 8601 date-time: {value!r}") from None
-    return parsed if parsed.tzinfo is UTC else _utc(parsed)
+    if parsed.tzinfo is UTC:
+        return parsed
+    try:
+        return _utc(parsed)
+    except OverflowError:
+        # 9999-12-31T23:00:00-05:00 is a valid date-time whose UTC instant is past year 9999.
+        raise UnusableEvent(f"{path} is out of the representable range in UTC: {value!r}") from None
 
 
 def _utc(parsed: datetime) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def not_ahead(at: datetime, envelope: Envelope, settings: Settings, path: str) -> datetime:
+    """``at``, unless it is further ahead of the record's receive time than the settings allow.
+
+    An event stamped in the future would freeze a last-writer-wins row (no later real event
+    could replace it): UnusableEvent, naming DRIP_MAX_EVENT_AHEAD_S. The receive time is the
+    receiver's stamp, else Kafka's record time; a record with neither is not checked.
+    """
+    received = envelope.received_at or envelope.logged_at
+    if received is not None and (at - received).total_seconds() > settings.max_event_ahead_s:
+        raise UnusableEvent(
+            f"{path} {at.isoformat()} is more than DRIP_MAX_EVENT_AHEAD_S="
+            f"{settings.max_event_ahead_s:g} s ahead of its receive time {received.isoformat()}"
+        )
+    return at
 
 
 def event_time(payload: Mapping[str, Any], path: str) -> datetime:
@@ -149,7 +173,7 @@ class NotPlain(Exception):
     """A value that a ``plain_*`` reader does not take as it is; the careful readers decide."""
 
 
-NOT_PLAIN = (NotPlain, LookupError, TypeError, AttributeError, ValueError)
+NOT_PLAIN = (NotPlain, LookupError, TypeError, AttributeError, ValueError, OverflowError)
 """What a fast path built on the ``plain_*`` readers (and plain dict indexing) may raise."""
 
 

@@ -92,8 +92,8 @@ class ConsumerGroup(Generic[Row]):
     """One consumer group: its identity, inputs, owned tables, mapping and batch apply.
 
     Attributes:
-        name: the registry name used on the command line (``leaderboard``).
-        group_id: the Kafka consumer group id (``drip-leaderboard``).
+        name: the registry name used on the command line (``leaderboard``); the Kafka
+            consumer group id is this name under the deployment's prefix (:meth:`group_id`).
         event_types: the event types it reads; ``None`` means every topic, ``other`` included.
         tables: the tables (and views) it owns, in dependency order; replay rebuilds these.
         rows_from: pure mapping of one event to the value ``apply`` takes; raises
@@ -105,12 +105,18 @@ class ConsumerGroup(Generic[Row]):
     """
 
     name: str
-    group_id: str
     event_types: tuple[str, ...] | None
     tables: tuple[str, ...]
     rows_from: RowsFrom[Row]
     apply: Apply[Row]
     plan: Plan[Row] | None = None
+
+    def group_id(self, settings: Settings) -> str:
+        """The Kafka consumer group id: ``DRIP_GROUP_ID_PREFIX`` + name (``drip-leaderboard``).
+
+        Also the key of the group's stored offsets, dead letters and lag rows.
+        """
+        return settings.group_id_prefix + self.name
 
     def topics(self, prefix: str) -> list[str]:
         """The topics this group subscribes to under ``prefix``."""

@@ -30,6 +30,12 @@ class ConsumerMetrics:
             ["group"],
             registry=self.registry,
         )
+        self.dead_letter_run = Gauge(
+            "drip_consumer_dead_letter_run",
+            "Dead letters in a row with the same error, by group; a long run is likely a bug.",
+            ["group"],
+            registry=self.registry,
+        )
         self.retries = Counter(
             "drip_consumer_retries",
             "Batches given up and read again after a Kafka or PostgreSQL failure, by group.",

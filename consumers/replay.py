@@ -80,7 +80,7 @@ async def from_beginning(
     topics = group.topics(settings.topic_prefix)
     await ensure_topics(settings, topics)
     async with admin_client(settings, f"drip-bridge-replay-{group.name}") as admin:
-        live = await live_members(admin, group.group_id, topics)
+        live = await live_members(admin, group.group_id(settings), topics)
         if live:
             hosts = ", ".join(sorted({f"{m.client_id}@{m.client_host}" for m in live}))
             raise ReplayRefused(
@@ -92,7 +92,7 @@ async def from_beginning(
         tps, _missing = await partitions_of(admin, topics)
     schema = shadow.schema_for(group)
     async with await _connect(settings, group) as conn:
-        cur = await conn.execute(_LOCK, [f"drip-bridge replay {group.group_id}"])
+        cur = await conn.execute(_LOCK, [f"drip-bridge replay {group.group_id(settings)}"])
         locked = await cur.fetchone()
         if not locked or not locked[0]:
             raise ReplayRefused(f"another replay of group {group.name} is running; wait for it")
@@ -110,10 +110,12 @@ async def from_beginning(
                     sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
                 )
                 while True:
-                    built = await offsets.claim(conn, group.group_id, starts)
+                    built = await offsets.claim(conn, group.group_id(settings), starts)
                     await _read(consumer, group, settings, built, ends, build, summary, progress)
                     ranges = {tp: (starts[tp], ends[tp]) for tp in tps}
-                    ahead = await shadow.swap(conn, group, schema, tables, ranges)
+                    ahead = await shadow.swap(
+                        conn, group.group_id(settings), schema, tables, ranges
+                    )
                     if not ahead:
                         break
                     # A live process started meanwhile and went past the build: catch up first.

@@ -63,7 +63,8 @@ class GroupRuntime:
         self.settings = settings
         self.metrics = metrics or ConsumerMetrics()
         self._db = GroupConnection(settings, group.name)
-        self._pos = Positions(group.name, group.group_id, self._db)
+        self._group_id = group.group_id(settings)
+        self._pos = Positions(group.name, self._group_id, self._db)
         self._backoff = Backoff()
         self._kafka = KafkaCommits(group.name)
         self._inflight_moves: dict[TopicPartition, int] = {}
@@ -96,7 +97,7 @@ class GroupRuntime:
         while not stop.is_set():
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                group_id=self.group.group_id,
+                group_id=self._group_id,
                 client_id=f"drip-bridge-{self.group.name}",
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -206,7 +207,7 @@ class GroupRuntime:
             return
         async with self._pos.lock:
             try:
-                await lag.store(await self._db.get(), self.group.group_id, lags)
+                await lag.store(await self._db.get(), self._group_id, lags)
             except (psycopg.Error, OSError) as exc:
                 # Lag is for people and alerts; failing to report it must not stop consumption.
                 log.warning("group %s: consumer_lag not updated (%r)", self.group.name, exc)

@@ -78,7 +78,7 @@ class _LiveAhead(Exception):
 
 async def swap(
     conn: psycopg.AsyncConnection[Any],
-    group: ConsumerGroup[Any],
+    group_id: str,
     schema: str,
     tables: Sequence[str],
     ranges: Mapping[TopicPartition, Range],
@@ -93,7 +93,7 @@ async def swap(
     the offsets' compare-and-set and re-read from the swapped offsets.
     """
     try:
-        await _swap(conn, group, schema, tables, ranges)
+        await _swap(conn, group_id, schema, tables, ranges)
     except _LiveAhead as exc:
         return exc.ahead
     return {}
@@ -101,7 +101,7 @@ async def swap(
 
 async def _swap(
     conn: psycopg.AsyncConnection[Any],
-    group: ConsumerGroup[Any],
+    group_id: str,
     schema: str,
     tables: Sequence[str],
     ranges: Mapping[TopicPartition, Range],
@@ -111,7 +111,7 @@ async def _swap(
         cur = await conn.execute(
             "SELECT topic, partition, next_offset FROM public.consumer_offsets"
             " WHERE group_id = %s AND topic = ANY(%s) ORDER BY topic, partition FOR UPDATE",
-            [group.group_id, sorted({tp.topic for tp in tps})],
+            [group_id, sorted({tp.topic for tp in tps})],
         )
         stored = {TopicPartition(t, p): o for t, p, o in await cur.fetchall()}
         ahead = {tp: o for tp, o in stored.items() if tp in ranges and o > ranges[tp][1]}
@@ -124,11 +124,11 @@ async def _swap(
             await conn.execute(sql.SQL("DELETE FROM {}").format(_live(table)))
         for table in tables:
             await _copy(conn, schema, table)
-        await _dead_letters(conn, group.group_id, schema, tps, ranges)
+        await _dead_letters(conn, group_id, schema, tps, ranges)
         await conn.execute(
             _STORE_OFFSETS,
             [
-                group.group_id,
+                group_id,
                 [tp.topic for tp in tps],
                 [tp.partition for tp in tps],
                 [ranges[tp][1] for tp in tps],

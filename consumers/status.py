@@ -85,23 +85,22 @@ class GroupStatus:
 
 def group_status(
     group: ConsumerGroup[Any],
-    prefix: str,
+    settings: Settings,
     starts: Mapping[TopicPartition, int],
     ends: Mapping[TopicPartition, int],
     stored: Mapping[tuple[str, str, int], int],
 ) -> GroupStatus:
     """Combine Kafka's log bounds and the stored offsets (keyed by group id, topic, partition)."""
-    topics = group.topics(prefix)
+    topics = group.topics(settings.topic_prefix)
+    group_id = group.group_id(settings)
     partitions = tuple(
-        PartitionStatus(
-            tp.topic, tp.partition, starts[tp], ends[tp], stored.get((group.group_id, *tp))
-        )
+        PartitionStatus(tp.topic, tp.partition, starts[tp], ends[tp], stored.get((group_id, *tp)))
         for tp in sorted(tp for tp in ends if tp.topic in topics)
     )
     present = {p.topic for p in partitions}
     return GroupStatus(
         name=group.name,
-        group_id=group.group_id,
+        group_id=group_id,
         topics=tuple(topics),
         tables=group.tables,
         partitions=partitions,
@@ -124,7 +123,7 @@ async def collect(settings: Settings, groups: Sequence[ConsumerGroup[Any]]) -> l
         starts, ends = await log_bounds(consumer, tps)
     try:
         async with await psycopg.AsyncConnection.connect(settings.libpq_url) as conn:
-            cur = await conn.execute(_STORED, [[g.group_id for g in groups], topics])
+            cur = await conn.execute(_STORED, [[g.group_id(settings) for g in groups], topics])
             stored = {(g, t, p): o for g, t, p, o in await cur.fetchall()}
     except psycopg.errors.UndefinedTable as exc:
         raise ConfigError(
@@ -132,4 +131,4 @@ async def collect(settings: Settings, groups: Sequence[ConsumerGroup[Any]]) -> l
         ) from exc
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable(f"PostgreSQL did not answer ({exc}); is it running?") from exc
-    return [group_status(g, settings.topic_prefix, starts, ends, stored) for g in groups]
+    return [group_status(g, settings, starts, ends, stored) for g in groups]

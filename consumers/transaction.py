@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from consumers import dead_letters, offsets
-from consumers.decode import Batch
+from consumers.dead_letters import DeadLetter
+from consumers.decode import Batch, RecordLike, dead_letter
+from consumers.faults import refusal, refused_for_data
 from consumers.group import ConsumerGroup
 from dripbridge.settings import Settings
 
@@ -66,14 +69,78 @@ async def apply_batch(
         # offsets with it, and the records are read again from Kafka.
         await conn.execute("SET LOCAL synchronous_commit TO off")
         await use_schema(conn, schema)
-        advanced = await offsets.advance(conn, group.group_id, batch.moves)
+        advanced = await offsets.advance(conn, group.group_id(settings), batch.moves)
         if batch.rows:
             await group.apply(conn, batch.rows, settings)
-        await dead_letters.insert(conn, group.group_id, batch.dead_letters)
+        await dead_letters.insert(conn, group.group_id(settings), batch.dead_letters)
         if on_sent is not None:
             on_sent()
         await pipeline.sync()
         advanced.confirm()
+
+
+async def apply_batch_isolating(
+    conn: psycopg.AsyncConnection[Any],
+    group: ConsumerGroup[Any],
+    batch: Batch,
+    settings: Settings,
+    *,
+    schema: str | None = None,
+) -> Batch:
+    """Apply ``batch`` as :func:`apply_batch` does, dead-lettering the rows PostgreSQL refuses.
+
+    For a batch whose :func:`apply_batch` was refused for its data (:mod:`consumers.faults`).
+    In one transaction: the offsets move, the rows are applied under savepoints, halving any
+    slice refused until each refused row stands alone and becomes a dead letter, and the dead
+    letters are stored. Returns the batch as committed (refused rows moved to dead letters).
+    """
+    rows: list[Any] = []
+    sources: list[RecordLike] = []
+    letters = list(batch.dead_letters)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit TO off")
+        await use_schema(conn, schema)
+        advanced = await offsets.advance(conn, group.group_id(settings), batch.moves)
+        advanced.confirm()
+        await _apply_halving(
+            conn, group, batch.rows, batch.sources, settings, rows, sources, letters
+        )
+        await dead_letters.insert(conn, group.group_id(settings), letters)
+    return dataclasses.replace(batch, rows=rows, sources=sources, dead_letters=letters)
+
+
+async def _apply_halving(
+    conn: psycopg.AsyncConnection[Any],
+    group: ConsumerGroup[Any],
+    rows: list[Any],
+    sources: Sequence[RecordLike],
+    settings: Settings,
+    applied: list[Any],
+    applied_sources: list[RecordLike],
+    letters: list[DeadLetter],
+) -> None:
+    """Apply ``rows`` under a savepoint; when refused for data, each half on its own, in order.
+
+    Halving finds k refused rows among n with about 2k·log2(n) statements, and keeps the rows'
+    order, which the groups' rules rely on no more than on batch boundaries.
+    """
+    try:
+        async with conn.transaction():  # a savepoint inside the batch's transaction
+            await group.apply(conn, rows, settings)
+    except psycopg.Error as exc:
+        if not refused_for_data(exc):
+            raise
+        if len(rows) == 1:
+            letters.append(dead_letter(sources[0], refusal(exc)))
+            return
+        half = len(rows) // 2
+        for part in (slice(None, half), slice(half, None)):
+            await _apply_halving(
+                conn, group, rows[part], sources[part], settings, applied, applied_sources, letters
+            )
+        return
+    applied.extend(rows)
+    applied_sources.extend(sources)
 
 
 async def apply_effects(
@@ -85,7 +152,10 @@ async def apply_effects(
     the groups' idempotence makes that change nothing that is already right, and leaving the
     stored offsets alone lets it run beside the group's live processes.
     """
+    letters = list(batch.dead_letters)
     async with conn.transaction():
         if batch.rows:
-            await group.apply(conn, batch.rows, settings)
-        await dead_letters.insert(conn, group.group_id, batch.dead_letters)
+            await _apply_halving(
+                conn, group, list(batch.rows), batch.sources, settings, [], [], letters
+            )
+        await dead_letters.insert(conn, group.group_id(settings), letters)

@@ -194,6 +194,8 @@ class Envelope(NamedTuple):
     event_type: str
     received_at: datetime | None
     value: bytes
+    logged_at: datetime | None = None
+    """Kafka's record time: when the record was appended (or produced), if known."""
 
     @classmethod
     def from_record(
@@ -203,6 +205,7 @@ class Envelope(NamedTuple):
         offset: int,
         value: bytes | None,
         headers: Sequence[tuple[str, bytes]],
+        timestamp_ms: int | None = None,
     ) -> Envelope:
         """Decode a record; identity and type come from the headers the receiver set."""
         # Only the headers read here are decoded (this runs for every record); dict() keeps a
@@ -221,6 +224,8 @@ class Envelope(NamedTuple):
                 event_type.decode("utf-8", "replace"),
                 _parse_time(received.decode("utf-8", "replace")) if received else None,
                 value or b"",
+                # Only records the receiver did not stamp need Kafka's time.
+                _record_time(timestamp_ms) if received is None else None,
             ),
         )
 
@@ -231,3 +236,9 @@ def _parse_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _record_time(timestamp_ms: int | None) -> datetime | None:
+    if timestamp_ms is None or timestamp_ms < 0:
+        return None
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)

@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dripbridge.errors import ConfigError
 
-
 RECORD_OVERHEAD_BYTES = 64 * 1024
 """Room in a Kafka record beyond the body: key, headers and the record batch's framing."""
 
@@ -66,6 +65,18 @@ class Settings(BaseSettings):
         "the partitions, one core each.",
     )
     streak_timezone: str = Field("UTC", description="Calendar used to count quest-streak days.")
+    max_event_ahead_s: float = Field(
+        900.0,
+        gt=0,
+        description="How far an event's own time may be ahead of its receive time; further "
+        "ahead, the leaderboard, streaks and purchases dead-letter it (the archive keeps it).",
+    )
+    group_id_prefix: str = Field(
+        "drip-",
+        pattern=r"^[A-Za-z0-9._\-]*$",
+        description="Kafka consumer group ids are <prefix><group name>; give each deployment "
+        "that shares a Kafka cluster (a DRIP_TOPIC_PREFIX of its own) a prefix of its own.",
+    )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port for a consumer's /metrics; 0 turns it off."
     )

@@ -87,4 +87,11 @@ def topic_prefix() -> str:
 @pytest.fixture
 def settings(kafka_settings: Settings, topic_prefix: str) -> Settings:
     """Kafka settings with a topic prefix of this test alone."""
-    return kafka_settings.model_copy(update={"topic_prefix": topic_prefix, "topic_partitions": 3})
+    return kafka_settings.model_copy(
+        update={
+            "topic_prefix": topic_prefix,
+            "topic_partitions": 3,
+            # Kafka consumer groups of this test alone: never a developer's live groups.
+            "group_id_prefix": f"{topic_prefix}-",
+        }
+    )

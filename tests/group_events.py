@@ -13,6 +13,10 @@ from consumers.group import Event
 from dripbridge import contract
 from dripbridge.contract import Envelope
 
+RECEIVED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+"""The receive stamp of every event built here: after every sample's own time, so none is
+ahead of it (the groups dead-letter an event far ahead of its receive time)."""
+
 DELETE = object()
 """Pass as a value to :func:`with_field` to remove the field."""
 
@@ -26,7 +30,7 @@ def group_event(payload: Mapping[str, Any], event_id: str | None = None, offset:
         offset=offset,
         event_id=event_id if event_id is not None else contract.event_identity(payload),
         event_type=event_type,
-        received_at=datetime(2024, 1, 20, 18, 0, tzinfo=UTC),
+        received_at=RECEIVED_AT,
         value=orjson.dumps(payload),
     )
     return Event(envelope=envelope, payload=dict(payload))

@@ -38,7 +38,10 @@ async def run_until_stored(
         async with await psycopg.AsyncConnection.connect(
             settings.libpq_url, autocommit=True
         ) as conn:
-            while await stored_offsets(conn, group.group_id, settings.topic_prefix) < records:
+            while (
+                await stored_offsets(conn, group.group_id(settings), settings.topic_prefix)
+                < records
+            ):
                 assert not task.done(), f"group {group.name} stopped early: {task.exception()}"
                 assert time.monotonic() < deadline, f"group {group.name} timed out"
                 await asyncio.sleep(0.1)

@@ -17,6 +17,7 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "DRIP_DATABASE_URL": settings.database_url,
         "DRIP_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "DRIP_TOPIC_PREFIX": settings.topic_prefix,
+        "DRIP_GROUP_ID_PREFIX": settings.group_id_prefix,
         "DRIP_TOPIC_PARTITIONS": str(settings.topic_partitions),
     }
     return env | extra

@@ -9,7 +9,8 @@ offsets are stored with the rows by the runtime.
 
 The mapping is deliberately lenient: an archive that dropped events with an odd ``realmId`` or
 ``timestamp`` would be useless for finding them. Those columns are left NULL instead, and the
-payload keeps the original values. Only what PostgreSQL cannot store (U+0000) is a dead letter.
+payload keeps the original values. Only what PostgreSQL cannot store (U+0000, an id too long
+for the primary key's index) is a dead letter.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import psycopg
 
 from consumers.event_fields import optional_time
@@ -44,16 +44,6 @@ class ArchivedEvent:
     payload: str
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 def _occurred_at(payload: dict[str, Any]) -> datetime | None:
     try:
         return optional_time(payload, "timestamp")
@@ -62,9 +52,12 @@ def _occurred_at(payload: dict[str, Any]) -> datetime | None:
 
 
 def rows_from(event: Event, settings: Settings) -> ArchivedEvent:
-    """Map any event to its archive row; only an event jsonb cannot hold is unusable."""
-    if _has_nul(event.payload):
-        raise UnusableEvent("the event contains a U+0000 character, which jsonb cannot store")
+    """Map any event to its archive row, the payload as the bytes DRIP signed.
+
+    The body goes to ``jsonb`` as it came, so numbers keep their exact value (``10**30`` stays
+    ``10**30``). What ``jsonb`` cannot hold (a U+0000 escape, an unpaired surrogate) is refused
+    by PostgreSQL, and that event becomes a dead letter (:mod:`consumers.faults`).
+    """
     env = event.envelope
     return ArchivedEvent(
         event_id=event.event_id or contract.event_identity(event.payload),
@@ -75,7 +68,7 @@ def rows_from(event: Event, settings: Settings) -> ArchivedEvent:
         topic=env.topic,
         partition=env.partition,
         offset=env.offset,
-        payload=orjson.dumps(event.payload).decode("utf-8"),
+        payload=env.value.decode("utf-8"),
     )
 
 
@@ -107,7 +100,6 @@ async def apply(
 
 GROUP: ConsumerGroup[ArchivedEvent] = ConsumerGroup(
     name="archive",
-    group_id="drip-archive",
     event_types=None,
     tables=("events",),
     rows_from=rows_from,

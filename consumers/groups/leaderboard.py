@@ -189,7 +189,6 @@ async def apply(
 
 GROUP: ConsumerGroup[LeaderboardRow] = ConsumerGroup(
     name="leaderboard",
-    group_id="drip-leaderboard",
     event_types=(
         EventType.MEMBER_JOINED.value,
         EventType.MEMBER_LEFT.value,

@@ -21,6 +21,7 @@ from consumers.event_fields import (
     NOT_PLAIN,
     NotPlain,
     event_time,
+    not_ahead,
     optional_str,
     optional_time,
     plain_int,
@@ -87,9 +88,11 @@ LeaderboardRow = Joined | Left | Award
 def rows_from(event: Event, settings: Settings) -> LeaderboardRow:
     """Map one event; UnusableEvent names the field that is missing or has the wrong type."""
     try:
-        return _plain(event)
+        row = _plain(event)
     except NOT_PLAIN:
-        return _careful(event)
+        row = _careful(event)
+    not_ahead(row.event_at, event.envelope, settings, "timestamp")
+    return row
 
 
 def _plain(event: Event) -> LeaderboardRow:

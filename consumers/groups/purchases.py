@@ -28,6 +28,7 @@ from consumers.event_fields import (
     NOT_PLAIN,
     NotPlain,
     event_time,
+    not_ahead,
     optional_str,
     plain_count,
     plain_optional_str,
@@ -72,7 +73,7 @@ def rows_from(event: Event, settings: Settings) -> Purchase:
             raise NotPlain
         item, member = purchase["item"], purchase["member"]
         completed = purchase.get("completedAt")
-        return Purchase(
+        plain = Purchase(
             plain_str(purchase["id"]),
             envelope.event_id or event_identity(payload),
             plain_str(payload["realmId"]),
@@ -84,7 +85,11 @@ def rows_from(event: Event, settings: Settings) -> Purchase:
             plain_time(payload["timestamp"] if completed is None else completed),
         )
     except NOT_PLAIN:
-        return _careful(event)
+        row = _careful(event)
+    else:
+        row = plain
+    not_ahead(row.completed_at, event.envelope, settings, "data.purchase.completedAt")
+    return row
 
 
 def _careful(event: Event) -> Purchase:
@@ -172,7 +177,6 @@ _ROW = attrgetter(
 
 GROUP: ConsumerGroup[Purchase] = ConsumerGroup(
     name="purchases",
-    group_id="drip-purchases",
     event_types=(EventType.PURCHASE_COMPLETED.value,),
     tables=("purchases", "item_sales_daily", "member_spend"),
     rows_from=rows_from,

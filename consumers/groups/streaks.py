@@ -29,6 +29,7 @@ from consumers.event_fields import (
     NOT_PLAIN,
     NotPlain,
     event_time,
+    not_ahead,
     optional_str,
     plain_optional_str,
     plain_str,
@@ -72,6 +73,7 @@ def rows_from(event: Event, settings: Settings) -> Completion:
         member, quest = data["member"], data["quest"]
         completed = data.get("completedAt")
         completed_at = plain_time(payload["timestamp"] if completed is None else completed)
+        not_ahead(completed_at, envelope, settings, "data.completedAt")
         return Completion(
             envelope.event_id or event_identity(payload),
             plain_str(payload["realmId"]),
@@ -90,7 +92,9 @@ def _careful(event: Event, settings: Settings) -> Completion:
     payload = event.payload
     if not isinstance(payload.get("data"), dict):
         raise UnusableEvent("data is missing or not an object")
-    completed_at = event_time(payload, "data.completedAt")
+    completed_at = not_ahead(
+        event_time(payload, "data.completedAt"), event.envelope, settings, "data.completedAt"
+    )
     return Completion(
         event_id=event.event_id or event_identity(payload),
         realm_id=required_str(payload, "realmId"),
@@ -199,7 +203,6 @@ _ROW = attrgetter(
 
 GROUP: ConsumerGroup[Completion] = ConsumerGroup(
     name="streaks",
-    group_id="drip-streaks",
     event_types=(EventType.QUEST_COMPLETED.value,),
     tables=("quest_completions", "quest_streaks"),
     rows_from=rows_from,

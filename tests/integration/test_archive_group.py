@@ -82,9 +82,9 @@ async def test_backfills_history_on_every_topic(run: Settings, conn: Conn) -> No
     assert await archived(conn) == {e["id"]: expected_row(prefix, e) for e in events}
     cur = await conn.execute("SELECT DISTINCT topic FROM events WHERE type LIKE 'app.%'")
     assert await cur.fetchall() == [(f"{prefix}.other",)]
-    errors = await dead_letter_errors(conn, GROUP.group_id, prefix)
+    errors = await dead_letter_errors(conn, GROUP.group_id(run), prefix)
     assert list(errors.values()) == [
-        "ValueError: the event contains a U+0000 character, which PostgreSQL cannot store"
+        "PostgreSQL refused the event (22P05): unsupported Unicode escape sequence"
     ]
 
 

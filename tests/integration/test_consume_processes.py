@@ -88,7 +88,7 @@ async def test_processes_split_the_partitions_and_stop_together(
         await wait_for(split, 60, "the two processes to hold disjoint partitions")
 
         async def all_stored() -> bool:
-            return await stored_total(conn, settings.topic_prefix) == sent
+            return await stored_total(conn, settings) == sent
 
         await wait_for(all_stored, 90, "the two processes to apply the stream")
     finally:

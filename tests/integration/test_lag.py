@@ -56,6 +56,7 @@ async def consumers_json(run: Settings) -> dict[str, Any]:
         "DRIP_DATABASE_URL": run.database_url,
         "DRIP_KAFKA_BOOTSTRAP_SERVERS": run.kafka_bootstrap_servers,
         "DRIP_TOPIC_PREFIX": run.topic_prefix,
+        "DRIP_GROUP_ID_PREFIX": run.group_id_prefix,
     }
     process = await asyncio.create_subprocess_exec(
         DRIP_BRIDGE, "consumers", "--json", env=env, stdout=asyncio.subprocess.PIPE
@@ -83,11 +84,11 @@ async def test_cli_lag_counts_unapplied_events_then_zero(run: Settings) -> None:
     assert all(p["next_offset"] == p["end_offset"] for p in after["partitions"])
 
 
-async def lag_rows(conn: Conn, prefix: str) -> list[tuple[int, int, int]]:
+async def lag_rows(conn: Conn, run: Settings) -> list[tuple[int, int, int]]:
     cur = await conn.execute(
         "SELECT end_offset, next_offset, lag FROM consumer_lag"
         " WHERE group_id = %s AND topic LIKE %s",
-        [GROUP.group_id, prefix + ".%"],
+        [GROUP.group_id(run), run.topic_prefix + ".%"],
     )
     return [tuple(row) for row in await cur.fetchall()]
 
@@ -114,22 +115,22 @@ async def test_sql_relation_shows_lag_while_behind_and_zero_when_done(
         ) as conn:
 
             async def behind() -> bool:
-                return sum(lag for *_, lag in await lag_rows(conn, run.topic_prefix)) > 0
+                return sum(lag for *_, lag in await lag_rows(conn, run)) > 0
 
             await wait_for(behind, 30, "consumer_lag to show the group behind")
-            for end, next_offset, lag in await lag_rows(conn, run.topic_prefix):
+            for end, next_offset, lag in await lag_rows(conn, run):
                 assert lag == end - next_offset >= 0
 
             gate.set()
 
             async def all_stored() -> bool:
-                return await stored_offsets(conn, GROUP.group_id, run.topic_prefix) == sent
+                return await stored_offsets(conn, GROUP.group_id(run), run.topic_prefix) == sent
 
             await wait_for(all_stored, 60, "the group to apply every event")
             stop.set()
             await asyncio.wait_for(task, 20)
 
-            rows = await lag_rows(conn, run.topic_prefix)
+            rows = await lag_rows(conn, run)
             assert {lag for *_, lag in rows} == {0}
             assert sum(end for end, *_ in rows) == sent
     finally:

@@ -213,5 +213,5 @@ async def test_runtime_over_kafka(
     # Every event of a purchase has its member's key, hence one partition and delivery order:
     # the first one delivered is the one stored, as in the direct test.
     assert await actual_tables(conn) == expected_tables(delivered)
-    errors = await dead_letter_errors(conn, GROUP.group_id, run.topic_prefix)
+    errors = await dead_letter_errors(conn, GROUP.group_id(run), run.topic_prefix)
     assert errors == {"broken": "data.purchase.item.cost must be a number, got string"}

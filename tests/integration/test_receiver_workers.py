@@ -47,6 +47,7 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         "DRIP_WEBHOOK_SECRETS": TEST_SECRET,
         "DRIP_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "DRIP_TOPIC_PREFIX": settings.topic_prefix,
+        "DRIP_GROUP_ID_PREFIX": settings.group_id_prefix,
         "DRIP_TOPIC_PARTITIONS": str(settings.topic_partitions),
     }
     log = tmp_path / "serve.log"

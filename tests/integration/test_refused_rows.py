@@ -46,7 +46,6 @@ async def test_refused_row_is_dead_lettered_and_the_rest_applied(
     settings = settings.model_copy(update={"database_url": db_settings.database_url})
     group: ConsumerGroup[tuple[str, int]] = ConsumerGroup(
         name="divider",
-        group_id=f"test-divider-{settings.topic_prefix}",
         event_types=("quest.started",),
         tables=(),
         rows_from=_rows_from,
@@ -72,12 +71,12 @@ async def test_refused_row_is_dead_lettered_and_the_rest_applied(
     await run_until_stored(group, settings, len(divisors))
 
     async with await psycopg.AsyncConnection.connect(settings.libpq_url, autocommit=True) as conn:
-        errors = await dead_letter_errors(conn, group.group_id, settings.topic_prefix)
+        errors = await dead_letter_errors(conn, group.group_id(settings), settings.topic_prefix)
         cur = await conn.execute(
             "DELETE FROM events WHERE type = 'divided' AND event_id LIKE %s RETURNING event_id",
             [settings.topic_prefix + "-%"],
         )
         applied = sorted(row[0] for row in await cur.fetchall())
     poison = f"{settings.topic_prefix}-2"
-    assert errors == {poison: "PostgreSQL refused the event: division by zero"}
+    assert errors == {poison: "PostgreSQL refused the event (22012): division by zero"}
     assert applied == [f"{settings.topic_prefix}-{i}" for i in (0, 1, 3, 4)]

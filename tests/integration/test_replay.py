@@ -57,7 +57,7 @@ def run(settings: Settings, db_settings: Settings) -> Settings:
     )
 
 
-async def snapshot(conn: Conn, prefix: str) -> Snapshot:
+async def snapshot(conn: Conn, run: Settings) -> Snapshot:
     """Every owned relation (the view too), the group's dead letters and stored offsets.
 
     Columns filled by now() at apply time say when, not what, and are left out.
@@ -77,13 +77,13 @@ async def snapshot(conn: Conn, prefix: str) -> Snapshot:
     cur = await conn.execute(
         'SELECT topic, partition, "offset", event_id, error FROM dead_letters'
         " WHERE group_id = %s AND topic LIKE %s ORDER BY 1, 2, 3",
-        [GROUP.group_id, prefix + ".%"],
+        [GROUP.group_id(run), run.topic_prefix + ".%"],
     )
     result["dead_letters"] = await cur.fetchall()
     cur = await conn.execute(
         "SELECT topic, partition, next_offset FROM consumer_offsets"
         " WHERE group_id = %s AND topic LIKE %s ORDER BY 1, 2",
-        [GROUP.group_id, prefix + ".%"],
+        [GROUP.group_id(run), run.topic_prefix + ".%"],
     )
     result["consumer_offsets"] = await cur.fetchall()
     return result
@@ -116,10 +116,10 @@ async def test_rebuild_equals_the_live_build_and_readers_never_see_half(
     run: Settings, conn: Conn
 ) -> None:
     sent, unusable = await live_build(run)
-    reference = await snapshot(conn, run.topic_prefix)
+    reference = await snapshot(conn, run)
     assert len(reference["dead_letters"]) == unusable > 0
     await tamper(conn)
-    damaged = await snapshot(conn, run.topic_prefix)
+    damaged = await snapshot(conn, run)
     seen: set[int] = set()
     reading = True
 
@@ -141,7 +141,7 @@ async def test_rebuild_equals_the_live_build_and_readers_never_see_half(
         reading = False
         await watcher
 
-    assert await snapshot(conn, run.topic_prefix) == reference
+    assert await snapshot(conn, run) == reference
     assert seen <= {len(damaged["point_awards"]), len(reference["point_awards"])}
     assert summary.records == sent and summary.dead_letters == unusable
     assert summary.events == sent - unusable
@@ -152,9 +152,7 @@ async def test_rebuild_equals_the_live_build_and_readers_never_see_half(
     extra = generate(seed=6, members=2, awards_per_member=2).delivered
     more = await produce(run, extra)
     await run_until_stored(GROUP, run, sent + more)
-    assert len((await snapshot(conn, run.topic_prefix))["point_awards"]) > len(
-        reference["point_awards"]
-    )
+    assert len((await snapshot(conn, run))["point_awards"]) > len(reference["point_awards"])
 
 
 async def shadow_progress(conn: Conn) -> int:
@@ -172,14 +170,15 @@ async def test_killed_replay_leaves_live_tables_and_the_next_one_succeeds(
     run: Settings, conn: Conn, tmp_path: Path
 ) -> None:
     sent, _ = await live_build(run, members=40, awards_per_member=16)
-    reference = await snapshot(conn, run.topic_prefix)
+    reference = await snapshot(conn, run)
     await tamper(conn)
-    damaged = await snapshot(conn, run.topic_prefix)
+    damaged = await snapshot(conn, run)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
     env |= {
         "DRIP_DATABASE_URL": run.database_url,
         "DRIP_KAFKA_BOOTSTRAP_SERVERS": run.kafka_bootstrap_servers,
         "DRIP_TOPIC_PREFIX": run.topic_prefix,
+        "DRIP_GROUP_ID_PREFIX": run.group_id_prefix,
         "DRIP_BATCH_MAX_RECORDS": "5",  # many small transactions: the kill lands mid-build
     }
     with (tmp_path / "replay.log").open("wb") as log:
@@ -197,13 +196,13 @@ async def test_killed_replay_leaves_live_tables_and_the_next_one_succeeds(
             await process.wait()
     assert 0 < await shadow_progress(conn) < sent
 
-    assert await snapshot(conn, run.topic_prefix) == damaged
+    assert await snapshot(conn, run) == damaged
     assert await schema_exists(conn, SHADOW)  # stale, dropped by the next replay
 
     summary = await replay.from_beginning(run, GROUP)
 
     assert summary.records == sent
-    assert await snapshot(conn, run.topic_prefix) == reference
+    assert await snapshot(conn, run) == reference
     assert not await schema_exists(conn, SHADOW)
 
 
@@ -237,19 +236,19 @@ async def test_since_reapplies_without_changing_correct_rows_and_fills_a_gap(
 ) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     sent, _ = await live_build(run, members=6, awards_per_member=4)
-    reference = await snapshot(conn, run.topic_prefix)
+    reference = await snapshot(conn, run)
 
     again = await replay.since(run, GROUP, before)
 
     assert (again.records, again.tables_swapped) == (sent, ())
-    assert await snapshot(conn, run.topic_prefix) == reference  # correct rows stay as they are
+    assert await snapshot(conn, run) == reference  # correct rows stay as they are
     await conn.execute(
         "DELETE FROM point_awards WHERE event_id = (SELECT min(event_id) FROM point_awards)"
     )
 
     await replay.since(run, GROUP, before)
 
-    assert await snapshot(conn, run.topic_prefix) == reference  # the row is back, offsets kept
+    assert await snapshot(conn, run) == reference  # the row is back, offsets kept
 
 
 async def test_since_starts_at_the_first_record_published_at_or_after_the_time(
@@ -301,7 +300,7 @@ async def test_a_process_started_during_the_rebuild_resumes_from_the_swapped_off
         live = asyncio.create_task(GroupRuntime(GROUP, run).run(stop))
 
         async def live_caught_up() -> bool:
-            return await stored_offsets(conn, GROUP.group_id, run.topic_prefix) == sent + more
+            return await stored_offsets(conn, GROUP.group_id(run), run.topic_prefix) == sent + more
 
         await wait_for(live_caught_up, 60, "the live process to apply the new events")
         gate.set()

@@ -38,7 +38,6 @@ async def apply(conn: Conn, rows: Sequence[tuple[str, int]], settings: Settings)
 
 GROUP: ConsumerGroup[tuple[str, int]] = ConsumerGroup(
     name="scratch",
-    group_id="drip-test-scratch",
     event_types=("quest.started",),
     tables=(TABLE,),
     rows_from=rows_from,

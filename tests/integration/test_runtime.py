@@ -58,11 +58,11 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float, what:
         await asyncio.sleep(0.1)
 
 
-async def stored_total(conn: Conn, prefix: str) -> int:
+async def stored_total(conn: Conn, run: Settings) -> int:
     cur = await conn.execute(
         "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
         " WHERE group_id = %s AND topic LIKE %s",
-        [GROUP.group_id, prefix + ".%"],
+        [GROUP.group_id(run), run.topic_prefix + ".%"],
     )
     row = await cur.fetchone()
     return int(row[0]) if row else 0
@@ -114,7 +114,7 @@ async def test_stream_gives_exact_tables(run_settings: Settings, conn: Conn) -> 
     prefix = run_settings.topic_prefix
 
     async def all_stored() -> bool:
-        return await stored_total(conn, prefix) == sent
+        return await stored_total(conn, run_settings) == sent
 
     await run_until(run_settings, all_stored)
 
@@ -132,13 +132,13 @@ async def test_stream_gives_exact_tables(run_settings: Settings, conn: Conn) -> 
     cur = await conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE error <> '' AND payload IS NOT NULL)"
         " FROM dead_letters WHERE group_id = %s AND topic LIKE %s",
-        [GROUP.group_id, prefix + ".%"],
+        [GROUP.group_id(run_settings), prefix + ".%"],
     )
     assert await cur.fetchone() == (stream.unusable, stream.unusable)
     cur = await conn.execute(
         "SELECT error FROM dead_letters WHERE group_id = %s AND event_id = 'bad-1'"
         " AND topic LIKE %s",
-        [GROUP.group_id, prefix + ".%"],
+        [GROUP.group_id(run_settings), prefix + ".%"],
     )
     assert await cur.fetchone() == ("data.newBalance is missing",)
 
@@ -150,12 +150,11 @@ async def test_survives_lost_database_connections(run_settings: Settings, conn: 
     run_settings = run_settings.model_copy(update={"batch_max_records": 5})
     stream = generate(seed=4, members=30)
     sent = await produce(run_settings, stream.delivered)
-    prefix = run_settings.topic_prefix
     kills = 0
 
     async def all_stored_killing_connections() -> bool:
         nonlocal kills
-        stored = await stored_total(conn, prefix)
+        stored = await stored_total(conn, run_settings)
         if kills < 3 and stored > kills * sent // 4:
             cur = await conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -175,7 +174,7 @@ async def test_survives_lost_database_connections(run_settings: Settings, conn: 
 async def test_stale_offsets_refuse_the_whole_batch(run_settings: Settings, conn: Conn) -> None:
     """The fence a zombie hits: offsets moved by someone else, so nothing of its batch lands."""
     tp = TopicPartition(f"{run_settings.topic_prefix}.member.points.awarded", 0)
-    assert await offsets.claim(conn, GROUP.group_id, {tp: 0}) == {tp: 0}
+    assert await offsets.claim(conn, GROUP.group_id(run_settings), {tp: 0}) == {tp: 0}
     stream = generate(seed=5, members=2, awards_per_member=2)
     rows = [GROUP.rows_from(_event(e), run_settings) for e in stream.usable]
     mine = Batch(rows=rows, moves=[Move(tp.topic, tp.partition, 0, 10)])
@@ -185,7 +184,7 @@ async def test_stale_offsets_refuse_the_whole_batch(run_settings: Settings, conn
     with pytest.raises(OffsetsMoved):
         await apply_batch(conn, GROUP, mine, run_settings)
 
-    assert await offsets.claim(conn, GROUP.group_id, {tp: 0}) == {tp: 4}
+    assert await offsets.claim(conn, GROUP.group_id(run_settings), {tp: 0}) == {tp: 4}
     cur = await conn.execute("SELECT count(*) FROM members")
     assert await cur.fetchone() == (0,)
 

@@ -102,18 +102,18 @@ async def test_sigkill_mid_stream_then_restart(
 
     async def a_quarter_stored() -> bool:
         assert first.poll() is None, consumers.log(0)
-        return await stored_total(conn, prefix) >= sent // 4
+        return await stored_total(conn, settings) >= sent // 4
 
     await wait_for(a_quarter_stored, 60, "a quarter of the stream to be applied")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    at_kill = await stored_total(conn, prefix)
+    at_kill = await stored_total(conn, settings)
     assert at_kill < sent, "the kill came after the whole stream; make the stream longer"
 
     consumers.start()
 
     async def all_stored() -> bool:
-        return await stored_total(conn, prefix) == sent
+        return await stored_total(conn, settings) == sent
 
     await wait_for(all_stored, 90, "the restarted consumer to apply the rest")
     assert consumers.stop_all()[1] == 0, consumers.log(1)
@@ -136,7 +136,7 @@ async def test_two_processes_give_the_result_of_one(
     consumers.start()
 
     async def some_stored() -> bool:
-        return await stored_total(conn, prefix) > 0
+        return await stored_total(conn, settings) > 0
 
     await wait_for(some_stored, 60, "the first consumer to start applying")
     consumers.start()  # joins mid-stream: a rebalance hands it part of the partitions
@@ -149,7 +149,7 @@ async def test_two_processes_give_the_result_of_one(
     sent += await produce(settings, stream.delivered[half:])
 
     async def all_stored() -> bool:
-        return await stored_total(conn, prefix) == sent
+        return await stored_total(conn, settings) == sent
 
     await wait_for(all_stored, 90, "both consumers to apply the stream")
     # Co-partitioned: each process holds the same partition numbers of every topic.

@@ -42,6 +42,7 @@ def test_stack_serves_applies_and_stops_cleanly(
         "DRIP_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "DRIP_DATABASE_URL": db_settings.database_url,
         "DRIP_TOPIC_PREFIX": settings.topic_prefix,
+        "DRIP_GROUP_ID_PREFIX": settings.group_id_prefix,
         "DRIP_TOPIC_PARTITIONS": "1",
         "DRIP_HTTP_PORT": str(port),
         "DRIP_BATCH_MAX_WAIT_MS": "50",

@@ -271,7 +271,7 @@ async def test_runtime_over_kafka(
     await run_until_stored(GROUP, run, sent)
 
     assert await streak_rows(conn) == expected_streaks(events, "Asia/Tokyo")
-    errors = await dead_letter_errors(conn, GROUP.group_id, run.topic_prefix)
+    errors = await dead_letter_errors(conn, GROUP.group_id(run), run.topic_prefix)
     assert errors == {"broken": "data.member.id is missing"}
 
 

@@ -63,7 +63,7 @@ async def test_guide_events_through_the_receiver(
     run_settings = settings.model_copy(update={"database_url": db_settings.database_url})
 
     async def all_stored() -> bool:
-        return await stored_total(conn, settings.topic_prefix) == len(bodies)
+        return await stored_total(conn, settings) == len(bodies)
 
     await run_until(run_settings, all_stored)
 
@@ -88,6 +88,6 @@ async def test_guide_events_through_the_receiver(
     assert await cur.fetchall() == [("test-realm", 1, "test-member", 1000)]
     cur = await conn.execute(
         "SELECT count(*) FROM dead_letters WHERE group_id = %s AND topic LIKE %s",
-        [GROUP.group_id, settings.topic_prefix + ".%"],
+        [GROUP.group_id(settings), settings.topic_prefix + ".%"],
     )
     assert await cur.fetchone() == (0,)

@@ -19,6 +19,7 @@ from consumers.offsets import Move
 from dripbridge import contract
 from dripbridge.settings import Settings
 from tests.factories import GUIDE_SAMPLES
+from tests.group_events import RECEIVED_AT
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 POINTS = GUIDE_SAMPLES["member.points.awarded"]
@@ -34,24 +35,22 @@ class Rec:
     headers: Sequence[tuple[str, bytes]] = field(default_factory=list)
     topic: str = TOPIC
     partition: int = 0
+    timestamp: int = -1
 
 
 def rec(offset: int, payload: Any = POINTS, event_id: str = "e", partition: int = 0) -> Rec:
     value = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    headers = contract.build_headers(
-        event_id, "member.points.awarded", "realm", datetime(2024, 1, 1, tzinfo=UTC), "raw"
-    )
+    headers = contract.build_headers(event_id, "member.points.awarded", "realm", RECEIVED_AT, "raw")
     return Rec(offset, value, headers, partition=partition)
 
 
 @pytest.mark.parametrize(
     ("value", "error"),
     [
-        (b"{not json", "JSONDecodeError: "),
-        (b"[1, 2]", "ValueError: the event is a JSON list, not an object"),
-        (b"", "JSONDecodeError: "),
-        (b'{"type": "x", "data": "\\u0000"}', "ValueError: the event contains a U+0000"),
-        (b"\xff\xfe", "JSONDecodeError: "),
+        (b"{not json", "the event is not JSON: "),
+        (b"[1, 2]", "the event is a JSON list, not an object"),
+        (b"", "the event is not JSON: "),
+        (b"\xff\xfe", "the event is not JSON: "),
         (orjson.dumps({**POINTS, "data": {}}), "data.member.id is missing"),
     ],
 )
@@ -76,7 +75,23 @@ def test_record_without_headers_gets_contract_identity_and_body_type() -> None:
 def test_headers_win_over_the_body() -> None:
     event = to_event(rec(0, event_id="from-header"))
     assert event.event_id == "from-header"
-    assert event.envelope.received_at == datetime(2024, 1, 1, tzinfo=UTC)
+    assert event.envelope.received_at == RECEIVED_AT
+    assert event.envelope.logged_at is None  # the receiver's stamp is there: no need
+
+
+def test_record_without_a_receive_stamp_uses_the_kafka_record_time() -> None:
+    record = Rec(3, orjson.dumps(POINTS), timestamp=1_700_000_000_250)
+    assert to_event(record).envelope.logged_at == datetime(
+        2023, 11, 14, 22, 13, 20, 250000, tzinfo=UTC
+    )
+
+
+def test_escaped_backslash_before_u0000_is_text_not_nul() -> None:
+    # "C:\\u0000dir" in JSON is the text C:\u0000dir: a backslash, then "u0000". No NUL.
+    body = orjson.dumps(POINTS).replace(b'"reason":', b'"note":"C:\\\\u0000dir","reason":')
+    assert b"\\\\u0000" in body
+    row, dead = map_record(GROUP, rec(0, body), SETTINGS)
+    assert dead is None and isinstance(row, Award)
 
 
 def test_assemble_keeps_only_held_partitions_and_unread_offsets() -> None:

@@ -26,7 +26,7 @@ def at(minute: int, hour: int = 15) -> datetime:
 
 
 def test_group_reads_member_topics() -> None:
-    assert (GROUP.name, GROUP.group_id) == ("leaderboard", "drip-leaderboard")
+    assert (GROUP.name, GROUP.group_id(SETTINGS)) == ("leaderboard", "drip-leaderboard")
     assert GROUP.topics("drip") == [
         "drip.member.joined",
         "drip.member.left",

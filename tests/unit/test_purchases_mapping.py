@@ -33,7 +33,7 @@ def test_guide_sample() -> None:
 
 
 def test_group_reads_purchases_only() -> None:
-    assert GROUP.group_id == "drip-purchases"
+    assert GROUP.group_id(SETTINGS) == "drip-purchases"
     assert GROUP.event_types == ("store.purchase.completed",)
     assert GROUP.topics("drip") == ["drip.store.purchase.completed"]
 

@@ -13,7 +13,9 @@ from consumers.groups.purchases import GROUP as PURCHASES
 from consumers.groups.streaks import GROUP as STREAKS
 from consumers.status import PartitionStatus, group_status
 from dripbridge.consumers_cli import render
+from dripbridge.settings import Settings
 
+P_SETTINGS = Settings(_env_file=None, topic_prefix="p")  # type: ignore[call-arg]
 TOPIC = "p.store.purchase.completed"
 P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
 OTHER = TopicPartition("p.quest.completed", 0)
@@ -39,7 +41,7 @@ def test_group_status_combines_bounds_and_stored_offsets() -> None:
     ends = {P0: 5, P1: 3, OTHER: 9}
     stored = {("drip-purchases", TOPIC, 0): 5, ("drip-streaks", "p.quest.completed", 0): 1}
 
-    status = group_status(PURCHASES, "p", starts, ends, stored)
+    status = group_status(PURCHASES, P_SETTINGS, starts, ends, stored)
 
     assert status.topics == (TOPIC,)
     assert status.tables == PURCHASES.tables
@@ -54,14 +56,14 @@ def test_group_status_combines_bounds_and_stored_offsets() -> None:
 
 
 def test_missing_topic_is_reported_and_has_no_lag() -> None:
-    status = group_status(STREAKS, "p", {}, {}, {})
+    status = group_status(STREAKS, P_SETTINGS, {}, {}, {})
     assert status.missing_topics == ("p.quest.completed",)
     assert (status.partitions, status.lag, status.caught_up) == ((), 0, True)
 
 
 def test_render_lists_groups_and_only_partitions_behind() -> None:
-    behind = group_status(PURCHASES, "p", {P0: 0, P1: 0}, {P0: 5, P1: 3}, {})
-    missing = group_status(STREAKS, "p", {}, {}, {})
+    behind = group_status(PURCHASES, P_SETTINGS, {P0: 0, P1: 0}, {P0: 5, P1: 3}, {})
+    missing = group_status(STREAKS, P_SETTINGS, {}, {}, {})
     out = io.StringIO()
 
     render([behind, missing], "p", Console(file=out, width=160))

@@ -36,7 +36,7 @@ def test_guide_sample() -> None:
 
 
 def test_group_reads_quest_completed_only() -> None:
-    assert GROUP.group_id == "drip-streaks"
+    assert GROUP.group_id(Settings(_env_file=None)) == "drip-streaks"  # type: ignore[call-arg]
     assert GROUP.event_types == ("quest.completed",)
     assert GROUP.topics("drip") == ["drip.quest.completed"]
 
