@@ -91,9 +91,15 @@ def _decode(value: bytes) -> Any:
         # orjson refuses a few bodies that are JSON (integers beyond 64 bits, unpaired
         # surrogate escapes) and that the receiver accepted; the stdlib decoder reads them.
         try:
-            return json.loads(value.decode("utf-8"))
+            payload = json.loads(value.decode("utf-8"))
         except (ValueError, RecursionError):
             raise UnusableEvent(f"the event is not JSON: {fast_error}") from None
+        try:
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            # No group can store such a string: PostgreSQL text and jsonb are UTF-8.
+            raise UnusableEvent("the event holds an unpaired UTF-16 surrogate escape") from None
+        return payload
 
 
 def dead_letter(record: RecordLike, error: str, event: Event | None = None) -> DeadLetter:
