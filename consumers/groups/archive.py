@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from consumers.event_fields import optional_time
+from consumers.event_fields import instant
 from consumers.group import ConsumerGroup, Event
 from dripbridge import contract
 from dripbridge.errors import UnusableEvent
@@ -46,7 +46,7 @@ class ArchivedEvent:
 
 def _occurred_at(payload: dict[str, Any]) -> datetime | None:
     try:
-        return optional_time(payload, "timestamp")
+        return instant(payload, "timestamp", "timestamp")
     except UnusableEvent:
         return None  # kept in the payload as sent; only the typed column stays empty
 

@@ -24,27 +24,15 @@ from typing import Any
 
 import psycopg
 
-from consumers.event_fields import (
-    NOT_PLAIN,
-    NotPlain,
-    event_time,
-    not_ahead,
-    optional_str,
-    plain_count,
-    plain_optional_str,
-    plain_str,
-    plain_time,
-    required_count,
-    required_str,
-)
+from consumers.event_fields import count, event_time, not_ahead, obj, optional_text, text
 from consumers.group import ConsumerGroup, Event, Statement, run_plan
 from consumers.json_rows import select_rows, utc_rows_param
-from dripbridge.contract import EventType, event_identity
+from dripbridge.contract import EventType
 from dripbridge.errors import UnusableEvent
 from dripbridge.settings import Settings
 
 
-@dataclass(slots=True)  # not frozen: one is built per event, and frozen costs 4x as much
+@dataclass(slots=True)  # not frozen: see docs/performance.md
 class Purchase:
     """One completed store purchase; ``cost`` is in the realm's points."""
 
@@ -60,54 +48,32 @@ class Purchase:
 
 
 def rows_from(event: Event, settings: Settings) -> Purchase:
-    """Map a ``store.purchase.completed`` event; UnusableEvent names the field at fault.
-
-    The plain path reads the fields in their ordinary form; anything else goes to the careful
-    readers, which return the same row or name the field at fault (see
-    :mod:`consumers.event_fields`).
-    """
-    try:
-        envelope, payload = event
-        purchase = payload["data"]["purchase"]
-        if type(purchase) is not dict:
-            raise NotPlain
-        item, member = purchase["item"], purchase["member"]
-        completed = purchase.get("completedAt")
-        plain = Purchase(
-            plain_str(purchase["id"]),
-            envelope.event_id or event_identity(payload),
-            plain_str(payload["realmId"]),
-            plain_str(member["id"]),
-            plain_optional_str(member.get("username")),
-            plain_str(item["id"]),
-            plain_optional_str(item.get("name")),
-            plain_count(item["cost"]),
-            plain_time(payload["timestamp"] if completed is None else completed),
-        )
-    except NOT_PLAIN:
-        row = _careful(event)
-    else:
-        row = plain
-    not_ahead(row.completed_at, event.envelope, settings, "data.purchase.completedAt")
-    return row
-
-
-def _careful(event: Event) -> Purchase:
+    """Map a ``store.purchase.completed`` event; UnusableEvent names the field at fault."""
     payload = event.payload
-    if not isinstance(payload.get("data"), dict):
+    data = payload.get("data")
+    if type(data) is not dict:
         raise UnusableEvent("data is missing or not an object")
-    if not isinstance(payload["data"].get("purchase"), dict):
+    purchase = data.get("purchase")
+    if type(purchase) is not dict:
         raise UnusableEvent("data.purchase is missing or not an object")
+    item = obj(purchase, "item", "data.purchase.item")
+    member = obj(purchase, "member", "data.purchase.member")
+    completed_at = not_ahead(
+        event_time(payload, purchase, "completedAt", "data.purchase.completedAt"),
+        event.envelope,
+        settings,
+        "data.purchase.completedAt",
+    )
     return Purchase(
-        purchase_id=required_str(payload, "data.purchase.id"),
-        event_id=event.event_id or event_identity(payload),
-        realm_id=required_str(payload, "realmId"),
-        member_id=required_str(payload, "data.purchase.member.id"),
-        username=optional_str(payload, "data.purchase.member.username"),
-        item_id=required_str(payload, "data.purchase.item.id"),
-        item_name=optional_str(payload, "data.purchase.item.name"),
-        cost=required_count(payload, "data.purchase.item.cost"),
-        completed_at=event_time(payload, "data.purchase.completedAt"),
+        text(purchase, "id", "data.purchase.id"),
+        event.event_id,
+        text(payload, "realmId", "realmId"),
+        text(member, "id", "data.purchase.member.id"),
+        optional_text(member, "username", "data.purchase.member.username"),
+        text(item, "id", "data.purchase.item.id"),
+        optional_text(item, "name", "data.purchase.item.name"),
+        count(item, "cost", "data.purchase.item.cost"),
+        completed_at,
     )
 
 

@@ -25,26 +25,16 @@ from typing import Any
 
 import psycopg
 
-from consumers.event_fields import (
-    NOT_PLAIN,
-    NotPlain,
-    event_time,
-    not_ahead,
-    optional_str,
-    plain_optional_str,
-    plain_str,
-    plain_time,
-    required_str,
-)
+from consumers.event_fields import event_time, not_ahead, obj, optional_text, text
 from consumers.group import ConsumerGroup, Event, Statement, run_plan
 from consumers.json_rows import select_rows, utc_rows_param
 from consumers.streak_math import day_of
-from dripbridge.contract import EventType, event_identity
+from dripbridge.contract import EventType
 from dripbridge.errors import UnusableEvent
 from dripbridge.settings import Settings
 
 
-@dataclass(slots=True)  # not frozen: one is built per event, and frozen costs 4x as much
+@dataclass(slots=True)  # not frozen: see docs/performance.md
 class Completion:
     """One quest completion, with the calendar day it counts for."""
 
@@ -59,51 +49,28 @@ class Completion:
 
 
 def rows_from(event: Event, settings: Settings) -> Completion:
-    """Map a ``quest.completed`` event; UnusableEvent names the field that is missing or wrong.
-
-    The plain path reads the fields in their ordinary form; anything else goes to the careful
-    readers, which return the same row or name the field at fault (see
-    :mod:`consumers.event_fields`).
-    """
-    try:
-        envelope, payload = event
-        data = payload["data"]
-        if type(data) is not dict:
-            raise NotPlain
-        member, quest = data["member"], data["quest"]
-        completed = data.get("completedAt")
-        completed_at = plain_time(payload["timestamp"] if completed is None else completed)
-        not_ahead(completed_at, envelope, settings, "data.completedAt")
-        return Completion(
-            envelope.event_id or event_identity(payload),
-            plain_str(payload["realmId"]),
-            plain_str(member["id"]),
-            plain_str(quest["id"]),
-            plain_optional_str(quest.get("name")),
-            plain_optional_str(quest.get("type")),
-            completed_at,
-            day_of(completed_at, settings.streak_timezone),
-        )
-    except NOT_PLAIN:
-        return _careful(event, settings)
-
-
-def _careful(event: Event, settings: Settings) -> Completion:
+    """Map a ``quest.completed`` event; UnusableEvent names the field that is missing or wrong."""
     payload = event.payload
-    if not isinstance(payload.get("data"), dict):
+    data = payload.get("data")
+    if type(data) is not dict:
         raise UnusableEvent("data is missing or not an object")
+    member = obj(data, "member", "data.member")
+    quest = obj(data, "quest", "data.quest")
     completed_at = not_ahead(
-        event_time(payload, "data.completedAt"), event.envelope, settings, "data.completedAt"
+        event_time(payload, data, "completedAt", "data.completedAt"),
+        event.envelope,
+        settings,
+        "data.completedAt",
     )
     return Completion(
-        event_id=event.event_id or event_identity(payload),
-        realm_id=required_str(payload, "realmId"),
-        member_id=required_str(payload, "data.member.id"),
-        quest_id=required_str(payload, "data.quest.id"),
-        quest_name=optional_str(payload, "data.quest.name"),
-        quest_type=optional_str(payload, "data.quest.type"),
-        completed_at=completed_at,
-        day=day_of(completed_at, settings.streak_timezone),
+        event.event_id,
+        text(payload, "realmId", "realmId"),
+        text(member, "id", "data.member.id"),
+        text(quest, "id", "data.quest.id"),
+        optional_text(quest, "name", "data.quest.name"),
+        optional_text(quest, "type", "data.quest.type"),
+        completed_at,
+        day_of(completed_at, settings.streak_timezone),
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import pytest
 
+from consumers.decode import map_record
 from consumers.groups.streaks import GROUP, Completion, rows_from
 from dripbridge.contract import event_identity
 from dripbridge.errors import ConfigError, UnusableEvent
@@ -114,8 +117,18 @@ def test_optional_and_numeric_fields(path: str, value: Any, field: str, expected
 
 
 def test_event_id_falls_back_to_payload_identity() -> None:
-    row = rows_from(group_event(SAMPLE, event_id=""), settings())
-    assert row.event_id == event_identity(SAMPLE)
+    # A record without the receiver's headers: decoding gives it the contract's identity.
+    record = _Headerless(orjson.dumps(SAMPLE))
+    row, dead = map_record(GROUP, record, settings())
+    assert dead is None and row.event_id == event_identity(SAMPLE)
+
+
+class _Headerless:
+    topic, partition, offset, timestamp = "drip.quest.completed", 0, 0, -1
+    headers: Sequence[tuple[str, bytes]] = ()
+
+    def __init__(self, value: bytes) -> None:
+        self.value: bytes | None = value
 
 
 @pytest.mark.parametrize(
@@ -126,7 +139,7 @@ def test_event_id_falls_back_to_payload_identity() -> None:
         ("data", DELETE, "data is missing or not an object"),
         ("data", "oops", "data is missing or not an object"),
         ("data.member", DELETE, "data.member.id is missing"),
-        ("data.member", "m1", "data.member must be an object, got string (reading data.member.id)"),
+        ("data.member", "m1", "data.member must be an object, got string"),
         ("data.member.id", "", "data.member.id must not be empty"),
         ("data.member.id", True, "data.member.id must be a string, got boolean"),
         ("data.quest.id", DELETE, "data.quest.id is missing"),
