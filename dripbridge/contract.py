@@ -7,7 +7,8 @@ consumer group reads them by the same rules, so neither side spells a topic or h
 Record layout:
     topic   ``<prefix>.<type>`` for a documented type, ``<prefix>.other`` for anything else
     key     the member id when the event names one, else the realm id (per-member ordering)
-    value   the exact bytes DRIP sent
+    value   the bytes the signature covers: the body DRIP sent, or its compact form when that
+            is what was signed
     headers ``drip-event-id``, ``drip-event-type``, ``drip-realm-id``, ``drip-received-at``
             (ISO 8601 UTC) and ``drip-signature-form`` (``raw`` or ``compact``)
 """
