@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, NoReturn
 
 import orjson
 
+from bridge.jsonscan import Layout, Nesting, nesting
 from dripbridge import contract
 from dripbridge.errors import DripBridgeError
 
@@ -24,10 +25,25 @@ def _refuse_constant(name: str) -> NoReturn:
     raise InvalidEvent(f"body is not JSON: {name} is not a JSON number")
 
 
-def decode_json(body: bytes) -> Any:
+def decode_json(body: bytes, max_depth: int) -> Any:
     """The JSON value of ``body``, or InvalidEvent saying why it is not UTF-8 JSON.
 
-    orjson decodes nearly everything. A few bodies that are valid JSON it refuses (integers
+    The nesting depth is checked on the bytes first: no decoder, and no recursive routine
+    that later walks the value, ever sees a body nested deeper than ``max_depth``.
+    """
+    found = nesting(body, max_depth)
+    if found is Nesting.TOO_DEEP:
+        raise InvalidEvent(
+            f"body nests arrays and objects more than {max_depth} levels deep "
+            "(the receiver's limit, DRIP_MAX_JSON_DEPTH)"
+        )
+    if found is Nesting.UNPAIRED:
+        raise InvalidEvent("body is not JSON: its brackets do not pair up")
+    return _decode(body)
+
+
+def _decode(body: bytes) -> Any:
+    """orjson decodes nearly everything. A few bodies that are valid JSON it refuses (integers
     beyond 64 bits, unpaired surrogate escapes); the stdlib decoder takes those, so a signed
     event is never refused for a limit of the fast decoder. NaN and Infinity stay refused:
     they are not JSON.
@@ -56,16 +72,52 @@ def require_event(value: Any) -> tuple[dict[str, Any], str]:
         raise InvalidEvent(f'event field "type" is {what}; it must name the event type')
     if not event_type.strip():
         raise InvalidEvent('event field "type" is empty; it must name the event type')
+    if len(event_type) > contract.MAX_TYPE_CHARS:
+        raise InvalidEvent(
+            f'event field "type" is longer than {contract.MAX_TYPE_CHARS} characters'
+        )
     return value, event_type
 
 
-def compact_form(value: Any) -> bytes | None:
-    """The body as DRIP's sample code signs it (``JSON.stringify``), or None if not writable."""
-    try:
-        return contract.compact_json(value)
-    except (TypeError, orjson.JSONEncodeError):
-        # Integers beyond 64 bits and unpaired surrogates: no compact form to compare.
+def compact_form(body: bytes, max_depth: int, max_bytes: int) -> bytes | None:
+    """The body as DRIP's sample code signs it (``JSON.stringify``), when that differs from it.
+
+    None when there is no other form to try: the body is already compact (see
+    :attr:`Layout.compact`), nests deeper than ``max_depth``, is not JSON, holds what
+    ``JSON.stringify`` cannot write (an unpaired surrogate escape), or its
+    compact form is longer than ``max_bytes`` (``1e15`` is written ``1000000000000000``).
+    Nothing is decoded unless the layout says the form may differ and the depth is within
+    the limit.
+    """
+    layout = Layout(body)
+    if layout.compact or layout.nesting(max_depth) is not Nesting.WITHIN:
         return None
+    try:
+        value = _decode(body)
+    except InvalidEvent:
+        return None
+    try:
+        # Without a fraction or an exponent, the only floats are integers beyond 64 bits
+        # (orjson reads them as doubles, as JavaScript does), which normalising leaves alone.
+        compact = contract.compact_json(value) if layout.has_fractions else orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return compact if len(compact) <= max_bytes and compact != body else None
+
+
+_MAX_ID = contract.MAX_ID_CHARS
+
+
+def _refuse_long_ids(event_id: str, realm_id: str | None, key: bytes | None) -> None:
+    """InvalidEvent naming the identifier over the limit (the key counts in characters)."""
+    found = (
+        ("id", event_id),
+        ("realmId", realm_id or ""),
+        ("member id", key.decode("utf-8") if key is not None else ""),
+    )
+    for field, value in found:
+        if len(value) > _MAX_ID:
+            raise InvalidEvent(f"event {field} is longer than {_MAX_ID} characters")
 
 
 class Record(NamedTuple):
@@ -91,13 +143,21 @@ def build_record(
     form: str,
     received_at: datetime,
 ) -> Record:
-    """The record for a verified event; the value is ``body`` itself, byte for byte."""
+    """The record for a verified event; the value is ``body`` itself, byte for byte.
+
+    ``body`` is the bytes the signature covered: the received body, or its compact form.
+    """
     try:
         event_id = contract.event_identity(event)
-        headers = contract.build_headers(
-            event_id, event_type, contract.realm_id_of(event), received_at, form
-        )
+        realm_id = contract.realm_id_of(event)
         key = contract.key_for(event)
+        if (
+            len(event_id) > _MAX_ID
+            or (realm_id is not None and len(realm_id) > _MAX_ID)
+            or (key is not None and len(key) > _MAX_ID)
+        ):
+            _refuse_long_ids(event_id, realm_id, key)
+        headers = contract.build_headers(event_id, event_type, realm_id, received_at, form)
     except UnicodeEncodeError:
         # Only an unpaired surrogate escape ("\ud800") gets here: such a string has no
         # UTF-8 form, so the event can be neither hashed nor keyed (RFC 8259, section 8.2).

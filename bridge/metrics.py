@@ -79,7 +79,7 @@ class Metrics(Collector):
         yield requests
         failures = CounterMetricFamily(
             "drip_webhook_signature_failures",
-            "Requests refused with 401, by reason (missing, malformed, mismatch).",
+            "Requests refused with 401, by reason (missing, malformed, mismatch, duplicate).",
             labels=["reason"],
         )
         for reason, count in sorted(self._failures.items()):

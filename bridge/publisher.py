@@ -100,6 +100,8 @@ class Publisher:
             # The lingering happens in Waves, across partitions; see there.
             linger_ms=0,
             partitioner=KeyPartitioner(),
+            # Any body under max_body_bytes, with its key and headers, fits in one request.
+            max_request_size=self._settings.max_record_bytes,
         )
         try:
             await producer.start()

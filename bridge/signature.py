@@ -8,7 +8,12 @@ Two forms are accepted:
 ``compact``
     the HMAC of the body re-serialized as ``JSON.stringify`` writes it, which is what DRIP's
     sample receivers sign (``JSON.stringify(req.body)``). Checked only when ``raw`` fails,
-    because it needs the body decoded and written again.
+    and only when the body's bytes show its compact form may differ (whitespace between
+    tokens, escapes, fractions) within the depth limit: see :func:`bridge.ingest.compact_form`.
+
+Verification returns the bytes the signature covered: the body, or its compact form. Those
+are the bytes published, so nothing the signature did not cover (a second ``"data"`` key that
+decoding drops, say) reaches Kafka.
 
 Every configured secret is tried (rotation). Digests are compared with
 :func:`hmac.compare_digest`.
@@ -25,7 +30,7 @@ import hmac
 from collections.abc import Sequence
 from enum import StrEnum
 
-from bridge.ingest import InvalidEvent, compact_form, decode_json
+from bridge.ingest import compact_form
 from dripbridge.errors import DripBridgeError
 
 _PREFIX = b"sha256="
@@ -45,6 +50,7 @@ class Failure(StrEnum):
     MISSING = "missing"
     MALFORMED = "malformed"
     MISMATCH = "mismatch"
+    DUPLICATE = "duplicate"
 
 
 class BadSignature(DripBridgeError):
@@ -59,6 +65,7 @@ _MESSAGES = {
     Failure.MISSING: "X-Drip-Signature header is missing",
     Failure.MALFORMED: "X-Drip-Signature must be sha256=<64 hex digits>",
     Failure.MISMATCH: "X-Drip-Signature does not match the body under any configured secret",
+    Failure.DUPLICATE: "X-Drip-Signature is sent more than once; send exactly one",
 }
 
 
@@ -82,10 +89,16 @@ def parse_header(value: bytes | str | None) -> bytes:
 
 
 class Verifier:
-    """Checks signatures against a fixed set of secrets, keyed once rather than per request."""
+    """Checks signatures against a fixed set of secrets, keyed once rather than per request.
 
-    def __init__(self, secrets: Sequence[bytes]) -> None:
+    ``max_depth`` and ``max_bytes`` bound the compact form: a body nested deeper is never
+    decoded, and a compact form longer than the body limit is never tried.
+    """
+
+    def __init__(self, secrets: Sequence[bytes], max_depth: int, max_bytes: int) -> None:
         self._keyed = [hmac.new(secret, digestmod=hashlib.sha256) for secret in secrets]
+        self._max_depth = max_depth
+        self._max_bytes = max_bytes
 
     def matches(self, digest: bytes, payload: bytes) -> bool:
         """True when ``digest`` is the HMAC-SHA256 of ``payload`` under one of the secrets."""
@@ -96,18 +109,15 @@ class Verifier:
                 return True
         return False
 
-    def verify(self, header: bytes | str | None, body: bytes) -> Form:
-        """The form the signature matched, or BadSignature with the reason it did not.
+    def verify(self, header: bytes | str | None, body: bytes) -> tuple[Form, bytes]:
+        """The form the signature matched and the bytes it covers, or BadSignature.
 
         A body that is not JSON has no compact form, so a raw mismatch on it is a mismatch.
         """
         digest = parse_header(header)
         if self.matches(digest, body):
-            return Form.RAW
-        try:
-            compact = compact_form(decode_json(body))
-        except InvalidEvent:
-            compact = None
-        if compact is not None and compact != body and self.matches(digest, compact):
-            return Form.COMPACT
+            return Form.RAW, body
+        compact = compact_form(body, self._max_depth, self._max_bytes)
+        if compact is not None and self.matches(digest, compact):
+            return Form.COMPACT, compact
         raise BadSignature(Failure.MISMATCH)

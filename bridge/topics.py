@@ -13,10 +13,11 @@ from dripbridge.settings import Settings
 async def ensure_topics(settings: Settings, topics: list[str] | None = None) -> list[str]:
     """Create whichever of ``topics`` (default: every contract topic) is missing.
 
-    New topics get ``topic_partitions`` partitions, ``topic_replication_factor`` replicas and
-    ``retention.ms = topic_retention_ms``. Existing topics are left as they are. Returns the
-    names created by this call; a topic created concurrently by another process is not
-    counted and is not an error.
+    New topics get ``topic_partitions`` partitions, ``topic_replication_factor`` replicas,
+    ``retention.ms = topic_retention_ms`` and ``max.message.bytes = max_record_bytes`` (so a
+    record holding a body of ``max_body_bytes`` is taken, whatever the broker's default).
+    Existing topics are left as they are. Returns the names created by this call; a topic
+    created concurrently by another process is not counted and is not an error.
     """
     wanted = list(topics) if topics is not None else contract.topics(settings.topic_prefix)
     admin = AIOKafkaAdminClient(
@@ -34,7 +35,10 @@ async def ensure_topics(settings: Settings, topics: list[str] | None = None) -> 
                     name,
                     settings.topic_partitions,
                     settings.topic_replication_factor,
-                    topic_configs={"retention.ms": str(settings.topic_retention_ms)},
+                    topic_configs={
+                        "retention.ms": str(settings.topic_retention_ms),
+                        "max.message.bytes": str(settings.max_record_bytes),
+                    },
                 )
                 for name in missing
             ]

@@ -3,10 +3,13 @@
 Written as a plain ASGI app rather than a Starlette request handler: this is the hot path,
 and it needs only the body, two headers and a JSON answer.
 
+The record published holds the bytes the signature covered (the body, or its compact form).
+
 Order of checks (each failure answers at once and publishes nothing):
     413  body over ``max_body_bytes`` (declared length first, then counted while reading)
-    401  signature missing, malformed, or matching no secret in either form
-    400  body not UTF-8 JSON, not an object, or without a non-empty string ``type``
+    401  signature missing, repeated, malformed, or matching no secret in either form
+    400  body not UTF-8 JSON, nested deeper than ``max_json_depth``, not an object, without a
+         non-empty string ``type``, or with a type or identifier over the contract's limits
     503  Kafka did not acknowledge in ``publish_timeout_s`` (with ``Retry-After``)
     200  Kafka acknowledged: ``{"event_id", "topic", "partition", "offset"}``
 """
@@ -45,8 +48,11 @@ class WebhookEndpoint:
     def __init__(
         self, settings: Settings, publisher: Publisher, metrics: Metrics, access_log: AccessLog
     ) -> None:
-        self._verifier = signature.Verifier(settings.require_webhook_secrets())
+        self._verifier = signature.Verifier(
+            settings.require_webhook_secrets(), settings.max_json_depth, settings.max_body_bytes
+        )
         self._max_body = settings.max_body_bytes
+        self._max_depth = settings.max_json_depth
         self._prefix = settings.topic_prefix
         self._publisher = publisher
         self._metrics = metrics
@@ -60,20 +66,22 @@ class WebhookEndpoint:
         record = None
         extra: list[tuple[bytes, bytes]] = []
         try:
-            declared, header = _headers(scope)
+            declared, header, repeated = _headers(scope)
             if declared is not None and declared > self._max_body:
                 raise _Refused(413, f"body larger than {self._max_body} bytes")
             body = await self._read_body(receive)
             try:
-                form = self._verifier.verify(header, body)
+                if repeated:
+                    raise signature.BadSignature(signature.Failure.DUPLICATE)
+                form, signed = self._verifier.verify(header, body)
             except signature.BadSignature as exc:
                 self._metrics.signature_failure(exc.reason)
                 raise _Refused(401, str(exc)) from None
             self._metrics.signature_form(form)
             try:
-                event, event_type = require_event(decode_json(body))
+                event, event_type = require_event(decode_json(signed, self._max_depth))
                 record = build_record(
-                    event, event_type, body, self._prefix, form, datetime.now(UTC)
+                    event, event_type, signed, self._prefix, form, datetime.now(UTC)
                 )
             except InvalidEvent as exc:
                 raise _Refused(400, str(exc)) from None
@@ -134,16 +142,22 @@ class WebhookEndpoint:
         return b"".join(chunks)
 
 
-def _headers(scope: Scope) -> tuple[int | None, bytes | None]:
-    """Declared Content-Length and the signature header, in one pass over the headers."""
+def _headers(scope: Scope) -> tuple[int | None, bytes | None, bool]:
+    """Declared Content-Length, the signature header and whether it is repeated, in one pass.
+
+    A repeated signature header is refused rather than one copy picked: which copy a proxy or
+    framework keeps differs, so the choice would not be the sender's.
+    """
     length = None
     sig = None
+    repeated = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = int(value) if value.isdigit() else None
         elif name == b"x-drip-signature":
+            repeated = sig is not None
             sig = value
-    return length, sig
+    return length, sig, repeated
 
 
 async def _answer(send: Any, status: int, payload: bytes, extra: list[tuple[bytes, bytes]]) -> None:

@@ -7,7 +7,8 @@ consumer group reads them by the same rules, so neither side spells a topic or h
 Record layout:
     topic   ``<prefix>.<type>`` for a documented type, ``<prefix>.other`` for anything else
     key     the member id when the event names one, else the realm id (per-member ordering)
-    value   the exact bytes DRIP sent
+    value   the bytes the signature covers: the body DRIP sent, or its compact form when that
+            is what was signed
     headers ``drip-event-id``, ``drip-event-type``, ``drip-realm-id``, ``drip-received-at``
             (ISO 8601 UTC) and ``drip-signature-form`` (``raw`` or ``compact``)
 """
@@ -36,6 +37,13 @@ class EventType(StrEnum):
 
 
 DOCUMENTED_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
+
+MAX_TYPE_CHARS = 200
+"""Longest event ``type`` accepted; it is copied into a record header."""
+MAX_ID_CHARS = 200
+"""Longest event ``id``, ``realmId`` and member id accepted; they become record headers, the
+record key and primary keys downstream. With :data:`MAX_TYPE_CHARS` they keep a record's key
+and headers far inside the room the settings leave beyond the body (``RECORD_OVERHEAD_BYTES``)."""
 OTHER = "other"
 """Topic suffix for every type DRIP may send that is not documented (custom app events)."""
 
@@ -109,6 +117,8 @@ def key_for(event: Mapping[str, Any]) -> bytes | None:
 
 
 def _normalise_numbers(value: Any) -> Any:
+    # Recursive: the receiver refuses bodies nested deeper than DRIP_MAX_JSON_DEPTH, which
+    # the settings keep far below Python's recursion limit.
     # JavaScript writes 1.0 as 1; treating integral floats as integers makes a JS
     # re-serialization of an event hash and sign the same as the original.
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:

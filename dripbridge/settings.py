@@ -20,6 +20,11 @@ RECORD_OVERHEAD_BYTES = 64 * 1024
 """Room in a Kafka record beyond the body: key, headers and the record batch's framing."""
 
 
+MAX_JSON_DEPTH_CEILING = 200
+"""Highest ``max_json_depth`` allowed: the routines that walk an event recurse once per level
+(two frames in a comprehension) and must stay well inside Python's recursion limit (1000)."""
+
+
 class Settings(BaseSettings):
     """Configuration shared by the receiver, the consumer groups and the operator commands."""
 
@@ -39,6 +44,13 @@ class Settings(BaseSettings):
         1, ge=1, description="Receiver processes sharing the port, each with its own producer."
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="Larger bodies get 413.")
+    max_json_depth: int = Field(
+        64,
+        ge=1,
+        le=MAX_JSON_DEPTH_CEILING,
+        description="Deepest nesting of arrays and objects in a body; deeper gets 400 (or 401 "
+        "when unsigned).",
+    )
     publish_timeout_s: float = Field(
         10.0, gt=0, description="How long to wait for Kafka's ack before answering 503."
     )

@@ -113,7 +113,8 @@ async def test_signed_events_land_in_their_topics(settings: Settings) -> None:
         assert reply["topic"] == contract.topic_for(settings.topic_prefix, event["type"])
         assert reply["event_id"] == contract.event_identity(event)
         record = stored[(reply["topic"], reply["partition"], reply["offset"])]
-        assert record.value == body
+        # The bytes the signature covered: the body, or its compact form.
+        assert record.value == (body if form == "raw" else _compact(event))
         assert record.key == contract.key_for(event)
         headers = dict(record.headers)
         assert headers[Header.SIGNATURE_FORM] == form.encode()
@@ -136,6 +137,9 @@ async def _chunks(body: bytes) -> AsyncIterator[bytes]:
 
 GOOD = pretty_body(GUIDE_SAMPLES["member.joined"])
 BIG = pretty_body(make_event("member.joined", padding="x" * MAX_BODY))
+DEEP = b'{"type": "member.joined", "data": ' + b"[" * 800 + b"]" * 800 + b"}"
+LONG_TYPE = pretty_body(make_event("t" * (contract.MAX_TYPE_CHARS + 1)))
+LONG_ID = pretty_body(make_event("member.joined", id="i" * (contract.MAX_ID_CHARS + 1)))
 
 
 BAD_REQUESTS = [
@@ -158,6 +162,12 @@ BAD_REQUESTS = [
                  id="missing-type"),
     pytest.param(b'{"type":""}', sign(b'{"type":""}'), False, 400, '"type" is empty',
                  id="empty-type"),
+    pytest.param(DEEP, sign(DEEP), False, 400, "more than 64 levels deep", id="too-deep-signed"),
+    pytest.param(DEEP, sign(b"other"), False, 401, "does not match", id="too-deep-unsigned"),
+    pytest.param(LONG_TYPE, sign(LONG_TYPE), False, 400, "longer than 200 characters",
+                 id="long-type"),
+    pytest.param(LONG_ID, sign(LONG_ID), False, 400, "event id is longer than 200",
+                 id="long-id"),
 ]  # fmt: skip
 
 
@@ -214,6 +224,60 @@ async def test_refusals_are_counted(
     assert (await client.get(WEBHOOK_PATH)).status_code == 405
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_repeated_signature_header_is_refused(
+    strict_receiver: tuple[Settings, httpx.AsyncClient, AIOKafkaConsumer],
+) -> None:
+    settings, client, consumer = strict_receiver
+    headers = [("X-Drip-Signature", sign(b"other")), ("X-Drip-Signature", sign(GOOD))]
+    answer = await client.post(WEBHOOK_PATH, content=GOOD, headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert "more than once" in answer.json()["error"]
+    assert set((await end_offsets(consumer, settings)).values()) == {0}
+    text = (await client.get("/metrics")).text
+    assert 'drip_webhook_signature_failures_total{reason="duplicate"} 1.0' in text
+
+
+async def test_compact_match_publishes_the_signed_bytes(settings: Settings) -> None:
+    # A second "data" key in front, which decoding drops and the signature never covered.
+    signed = b'{"type":"member.points.awarded","realmId":"r1","data":{"points":1}}'
+    body = (
+        b'{"type": "member.points.awarded", "realmId": "r1", '
+        b'"data": {"points": 1000000}, "data": {"points": 1}}'
+    )
+    async with running(settings) as client:
+        answer = await post(client, body, sign(signed))
+    assert answer.status_code == 200, answer.text
+    reply = answer.json()
+    (record,) = await read_topic(settings, reply["topic"], 1)
+    assert record.value == signed
+    assert dict(record.headers)[Header.SIGNATURE_FORM] == b"compact"
+
+
+async def test_body_at_the_size_limit_is_stored(settings: Settings) -> None:
+    """A body of exactly max_body_bytes, with identifiers at their limits, reaches Kafka."""
+    at_limit = settings.model_copy(update={"topic_partitions": 1})
+    ids = {
+        "id": "i" * contract.MAX_ID_CHARS,
+        "realmId": "r" * contract.MAX_ID_CHARS,
+        "data": {"memberId": "m" * contract.MAX_ID_CHARS},
+    }
+    event = make_event("t" * contract.MAX_TYPE_CHARS, padding="", **ids)
+    event.pop("timestamp", None)
+    base = len(json.dumps(event).encode())
+    event["padding"] = "x" * (at_limit.max_body_bytes - base)
+    body = json.dumps(event).encode()
+    assert len(body) == at_limit.max_body_bytes == 1024 * 1024
+    async with running(at_limit) as client:
+        answer = await post(client, body, sign(body))
+        over = await post(client, body + b" ", sign(body + b" "))
+    assert answer.status_code == 200, answer.text
+    assert over.status_code == 413, over.text
+    reply = answer.json()
+    (record,) = await read_topic(at_limit, reply["topic"], 1)
+    assert record.value == body
+    assert record.key == b"m" * contract.MAX_ID_CHARS
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:

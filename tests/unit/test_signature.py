@@ -11,7 +11,7 @@ from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS, TEST_SECRET, prett
 
 OLD_SECRET = "previous-secret-abcdefgh"
 OTHER_SECRET = "not-the-configured-secret"
-VERIFIER = Verifier([TEST_SECRET.encode(), OLD_SECRET.encode()])
+VERIFIER = Verifier([TEST_SECRET.encode(), OLD_SECRET.encode()], 64, 1024 * 1024)
 
 PRETTY = pretty_body(GUIDE_SAMPLES["member.points.awarded"])
 # What JSON.stringify(req.body) gives for the pretty body: key order kept, no whitespace.
@@ -39,7 +39,19 @@ GUIDE_CURL = pretty_body(GUIDE_TEST_POINTS)
     ],
 )  # fmt: skip
 def test_accepted(body: bytes, header: str | bytes, form: Form) -> None:
-    assert VERIFIER.verify(header, body) is form
+    found, signed = VERIFIER.verify(header, body)
+    assert found is form
+    assert VERIFIER.matches(parse_header(header), signed)
+    assert (signed == body) is (form is Form.RAW)
+
+
+# A duplicate key that the signature never covered: decoding keeps the last "data".
+SMUGGLED = b'{"type": "x", "data": {"points": 1000000}, "data": {"points": 1}}'
+
+
+def test_compact_match_returns_the_signed_bytes_not_the_body() -> None:
+    signed_form = b'{"type":"x","data":{"points":1}}'
+    assert VERIFIER.verify(sign(signed_form), SMUGGLED) == (Form.COMPACT, signed_form)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +77,14 @@ def test_accepted(body: bytes, header: str | bytes, form: Form) -> None:
                      id="tampered-compact"),
         pytest.param(b"not json", sign(b"other"), Failure.MISMATCH, id="mismatch-not-json"),
         pytest.param(PRETTY, "sha256=" + "0" * 64, Failure.MISMATCH, id="zero-digest"),
+        pytest.param(b'{"type":"x","data":{"points":9},"data":{"points":1}}',
+                     sign(b'{"type":"x","data":{"points":1}}'), Failure.MISMATCH,
+                     id="compact-body-with-duplicate-key"),
+        pytest.param(b'{ "type": "x", "d": ' + b"[" * 65 + b"]" * 65 + b" }",
+                     sign(b'{"type":"x","d":' + b"[" * 65 + b"]" * 65 + b"}"), Failure.MISMATCH,
+                     id="compact-form-too-deep"),
+        pytest.param(b'{ "type": "x", "d": ' + b"[" * 5000 + b"]" * 5000 + b" }",
+                     sign(b"other"), Failure.MISMATCH, id="very-deep"),
     ],
 )  # fmt: skip
 def test_refused(body: bytes, header: str | None, reason: Failure) -> None:
@@ -87,4 +107,4 @@ def test_error_never_echoes_secret_or_signature() -> None:
     [([TEST_SECRET.encode()], True), ([OTHER_SECRET.encode()], False), ([], False)],
 )
 def test_matches(secrets: list[bytes], expected: bool) -> None:
-    assert Verifier(secrets).matches(parse_header(sign(PRETTY)), PRETTY) is expected
+    assert Verifier(secrets, 64, 1024).matches(parse_header(sign(PRETTY)), PRETTY) is expected
