@@ -16,6 +16,8 @@ from pydantic import ValidationError
 from dripbridge import logs
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.errors import DripBridgeError
+from dripbridge.psql_cli import CONTEXT_SETTINGS as PSQL_CONTEXT
+from dripbridge.psql_cli import psql_command
 from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
 from dripbridge.replay_cli import replay_command
 from dripbridge.send_test import EPILOG as SEND_TEST_EPILOG
@@ -36,6 +38,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.command("send-test", epilog=SEND_TEST_EPILOG)(send_test_command)
 app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
+app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)
 
 
 def load_settings() -> Settings:
@@ -74,6 +77,7 @@ def consume(
             "--processes",
             "-p",
             min=1,
+            metavar="N",
             help="Processes of the groups, splitting their partitions; "
             "default DRIP_CONSUMER_PROCESSES.",
         ),
@@ -115,7 +119,15 @@ def stack(
 
 
 @app.command()
-def migrate(revision: str = "head") -> None:
+def migrate(
+    revision: Annotated[
+        str,
+        typer.Option(
+            metavar="REVISION",
+            help="Alembic revision to reach (0008_streak_day_ranges, or head for the newest).",
+        ),
+    ] = "head",
+) -> None:
     """Apply the Alembic migrations to the database in DRIP_DATABASE_URL."""
     from dripbridge.db import migrate as run_migrations
 
@@ -138,7 +150,10 @@ def topics_create() -> None:
 
 @local_app.command("start")
 def local_start(
-    only: Annotated[str | None, typer.Option(help="kafka or postgres; default: both.")] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(metavar="kafka|postgres", help="One service only; default: both."),
+    ] = None,
 ) -> None:
     """Install if needed and start Kafka (KRaft) and PostgreSQL; waits until both answer."""
     from dripbridge.local.kafka import LocalKafka
@@ -155,7 +170,10 @@ def local_start(
 
 @local_app.command("stop")
 def local_stop(
-    only: Annotated[str | None, typer.Option(help="kafka or postgres; default: both.")] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(metavar="kafka|postgres", help="One service only; default: both."),
+    ] = None,
 ) -> None:
     """Stop the local Kafka and PostgreSQL started by `local start`."""
     from dripbridge.local.kafka import LocalKafka

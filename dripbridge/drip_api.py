@@ -7,7 +7,9 @@ the Retry-After DRIP asks for, at most ``DRIP_API_MAX_RETRIES`` times; nothing e
 because a create that failed with a 5xx may still have been stored.
 
 The API key lives in a SecretStr and in the client's default headers only; it is never part of
-a message, a log line or a repr (messages are also scrubbed of it, in case DRIP echoes it).
+a message, a log line or a repr. DRIP may echo a secret back (in an error body, a URL, a JSON
+field), so every message and log line passes :meth:`DripApi.redact`, which masks each form of
+the key and of every webhook secret this session knows (configured, sent, or seen in answers).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import SecretStr
 
 from dripbridge.errors import ConfigError, DripApiError
 from dripbridge.exit_codes import ExitCode
+from dripbridge.redact import redact, secret_values
 from dripbridge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_RETRY_WAIT_S = 60.0
 """A longer Retry-After is not waited out: the command exits and says when to try again."""
 _DEFAULT_RETRY_WAIT_S = 1.0
+_EXCERPT_CHARS = 200
+"""Most characters of DRIP's error answer quoted in a message."""
 
 
 class _Failure(DripApiError):
@@ -126,6 +131,7 @@ class DripApi:
         self._max_retries = settings.api_max_retries
         self._sleep = sleep
         self._key = SecretStr(key)
+        self._webhook_secrets: set[SecretStr] = set(settings.webhook_secrets)
         self._client = httpx.Client(
             timeout=settings.api_timeout_s,
             transport=transport,
@@ -141,6 +147,16 @@ class DripApi:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def redact(self, text: str, *, webhook_secrets: bool = True) -> str:
+        """``text`` with every form of the API key and of every webhook secret this session
+        knows (configured, sent, or seen in DRIP's answers) masked; ``webhook_secrets=False``
+        masks the API key alone, for an operator who asked to see the webhook secrets."""
+        known = [self._key, *self._webhook_secrets] if webhook_secrets else [self._key]
+        return redact(text, (s.get_secret_value() for s in known))
+
+    def _learn(self, secrets: set[str]) -> None:
+        self._webhook_secrets |= {SecretStr(s) for s in secrets}
+
     def close(self) -> None:
         """Release the connection pool."""
         self._client.close()
@@ -150,12 +166,14 @@ class DripApi:
     def create_webhook(self, url: str, events: list[str], secret: str) -> dict[str, Any]:
         """Register ``url`` for ``events``; DRIP signs deliveries with ``secret``."""
         body = {"url": url, "events": events, "secret": secret}
+        self._learn({secret})
         return _one(self._call("POST", self.collection_url, body, what=f"realm {self.realm_id}"))
 
     def list_webhooks(self) -> list[dict[str, Any]]:
         """Every webhook of the realm (DRIP answers ``{"data": [...]}``; a bare list is fine)."""
         payload = self._call("GET", self.collection_url, None, what=f"realm {self.realm_id}")
         found = payload.get("data") if isinstance(payload, Mapping) else payload
+        self._learn(secret_values(found))
         if not isinstance(found, list) or not all(isinstance(w, Mapping) for w in found):
             raise DripHttpError(
                 "DRIP's webhook list was not a list of objects; check DRIP_API_BASE_URL",
@@ -164,6 +182,7 @@ class DripApi:
 
     def update_webhook(self, webhook_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change the given fields of one webhook; returns it as DRIP answers it."""
+        self._learn(secret_values(dict(changes)))
         return _one(
             self._call("PATCH", self._item(webhook_id), dict(changes), what=f"webhook {webhook_id}")
         )
@@ -180,20 +199,25 @@ class DripApi:
     def _call(self, method: str, url: str, body: dict[str, Any] | None, *, what: str) -> Any:
         for attempt in range(self._max_retries + 1):
             response = self._send(method, url, body)
-            log.debug("%s %s -> HTTP %s", method, url, response.status_code)
+            log.debug("%s", self.redact(f"{method} {url} -> HTTP {response.status_code}"))
             if response.status_code != 429:
                 break
             wait = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
             if attempt == self._max_retries or wait > MAX_RETRY_WAIT_S:
                 raise DripRateLimited(
-                    f"DRIP is rate-limiting {method} {url} (HTTP 429, {attempt + 1} attempt(s)); "
-                    f"try again {f'in {wait:.0f} s' if wait >= 1 else 'in a moment'}",
+                    self.redact(
+                        f"DRIP is rate-limiting {method} {url} "
+                        f"(HTTP 429, {attempt + 1} attempt(s)); "
+                        f"try again {f'in {wait:.0f} s' if wait >= 1 else 'in a moment'}"
+                    ),
                     status=429,
                 )
             log.debug("rate-limited; waiting %.1f s as Retry-After asks", wait)
             self._sleep(wait)
         if response.is_success:
-            return _json_of(response, method, url) if response.content else {}
+            payload = _json_of(response, method, url) if response.content else {}
+            self._learn(secret_values(payload))
+            return payload
         raise self._error(response, method, url, what)
 
     def _send(self, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
@@ -201,23 +225,27 @@ class DripApi:
             return self._client.request(method, url, json=body)
         except httpx.TimeoutException as exc:
             raise DripUnreachable(
-                f"DRIP did not answer {method} {url} within {self._timeout:g} s "
-                "(DRIP_API_TIMEOUT_S); check the network, then try again",
+                self.redact(
+                    f"DRIP did not answer {method} {url} within {self._timeout:g} s "
+                    "(DRIP_API_TIMEOUT_S); check the network, then try again"
+                ),
             ) from exc
         except httpx.TransportError as exc:
-            detail = self._clean(f"{type(exc).__name__}: {exc}")
             raise DripUnreachable(
-                f"could not reach DRIP for {method} {url} ({detail}); check DRIP_API_BASE_URL "
-                "and the network",
+                self.redact(
+                    f"could not reach DRIP for {method} {url} ({type(exc).__name__}: {exc}); "
+                    "check DRIP_API_BASE_URL and the network"
+                ),
             ) from exc
 
     def _error(self, response: httpx.Response, method: str, url: str, what: str) -> DripApiError:
         status = response.status_code
-        said = self._clean(_excerpt(response))
         if status in (401, 403):
             return DripAuthError(
-                f"DRIP refused the API key (HTTP {status} for {method} {url}): check "
-                f"DRIP_API_KEY and that the key may manage webhooks of realm {self.realm_id}",
+                self.redact(
+                    f"DRIP refused the API key (HTTP {status} for {method} {url}): check "
+                    f"DRIP_API_KEY and that the key may manage webhooks of realm {self.realm_id}"
+                ),
                 status=status,
             )
         if status == 404:
@@ -227,18 +255,22 @@ class DripApi:
                 else ""
             )
             return DripNotFound(
-                f"{what} not found (HTTP 404 for {method} {url}): check {ids}DRIP_REALM_ID and "
-                "DRIP_WEBHOOKS_PATH (some DRIP references spell it /realms/{realm_id}/webhooks)",
+                self.redact(
+                    f"{what} not found (HTTP 404 for {method} {url}): check {ids}DRIP_REALM_ID "
+                    "and DRIP_WEBHOOKS_PATH (some DRIP references spell it "
+                    "/realms/{realm_id}/webhooks)"
+                ),
                 status=status,
             )
+        # Masked before it is cut short, so that no cut can leave half a secret unrecognised.
+        said = self.redact(_said(response))[:_EXCERPT_CHARS]
         hint = "DRIP's side failed; try again later" if status >= 500 else "the request was refused"
         return DripHttpError(
-            f"DRIP answered HTTP {status} to {method} {url}: {said or '(no details)'} ({hint})",
+            self.redact(
+                f"DRIP answered HTTP {status} to {method} {url}: {said or '(no details)'} ({hint})"
+            ),
             status=status,
         )
-
-    def _clean(self, text: str) -> str:
-        return text.replace(self._key.get_secret_value(), "***")
 
 
 def _json_of(response: httpx.Response, method: str, url: str) -> Any:
@@ -259,7 +291,8 @@ def _one(payload: Any) -> dict[str, Any]:
     return dict(payload) if isinstance(payload, Mapping) else {}
 
 
-def _excerpt(response: httpx.Response, limit: int = 200) -> str:
+def _said(response: httpx.Response) -> str:
+    """What DRIP said in an error answer: its message field, else the body on one line."""
     try:
         payload = response.json()
     except ValueError:
@@ -267,5 +300,5 @@ def _excerpt(response: httpx.Response, limit: int = 200) -> str:
     if isinstance(payload, Mapping):
         for field in ("message", "error", "detail"):
             if isinstance(payload.get(field), str):
-                return payload[field][:limit]
-    return " ".join(response.text.split())[:limit]
+                return str(payload[field])
+    return " ".join(response.text.split())

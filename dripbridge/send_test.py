@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dripbridge.contract import event_identity
+from dripbridge.contract import DOCUMENTED_TYPES, OTHER, event_identity
 from dripbridge.errors import ConfigError
 from dripbridge.exit_codes import ExitCode, exit_codes_help
 from dripbridge.samples import DEMO_REALM, SampleSeries, object_id
@@ -119,19 +119,31 @@ def send_test_command(
     ] = None,
     url: Annotated[
         str | None,
-        typer.Option(help="Receiver URL; default: from DRIP_HTTP_HOST and DRIP_HTTP_PORT."),
+        typer.Option(
+            metavar="URL", help="Receiver URL; default: from DRIP_HTTP_HOST and DRIP_HTTP_PORT."
+        ),
     ] = None,
     realm: Annotated[
-        str | None, typer.Option(help="Realm id; default DRIP_REALM_ID or the guide's sample.")
+        str | None,
+        typer.Option(
+            metavar="REALM_ID", help="Realm id; default DRIP_REALM_ID or the guide's sample."
+        ),
     ] = None,
     member: Annotated[
-        str | None, typer.Option(help="Member id; default a new member for this run.")
+        str | None,
+        typer.Option(metavar="MEMBER_ID", help="Member id; default a new member for this run."),
     ] = None,
-    count: Annotated[int, typer.Option(min=1, max=100_000, help="How many events.")] = 1,
+    count: Annotated[
+        int, typer.Option(min=1, max=100_000, metavar="N", help="How many events to send.")
+    ] = 1,
     file: Annotated[
         Path | None,
         typer.Option(
-            exists=True, dir_okay=False, readable=True, help="Send this captured body as is."
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            metavar="PATH",
+            help="Send this captured body (a file of raw JSON) byte for byte.",
         ),
     ] = None,
 ) -> None:
@@ -148,6 +160,13 @@ def send_test_command(
     if (event_type is None) == (file is None):
         raise typer.BadParameter("give either TYPE or --file")
     settings = load_settings()
+    if event_type is not None and event_type not in DOCUMENTED_TYPES:
+        typer.echo(
+            f"warning: {event_type!r} is not a type in DRIP's guide "
+            f"({', '.join(sorted(DOCUMENTED_TYPES))}); sending it anyway, as a custom event "
+            f"that the receiver publishes to {settings.topic_prefix}.{OTHER}",
+            err=True,
+        )
     try:
         secret = settings.require_webhook_secrets()[0]
     except ConfigError as exc:

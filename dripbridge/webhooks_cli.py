@@ -3,6 +3,10 @@
 The checks here run before anything is sent: HTTPS only (DRIP's own advice), event names from
 the contract (a typo would silently subscribe to nothing), secrets the receiver can use. The
 HTTP side lives in :mod:`dripbridge.drip_api`, imported lazily to keep ``--help`` fast.
+
+Everything printed from DRIP's answers passes :meth:`DripApi.redact` (see
+:mod:`dripbridge.redact`): secrets are shown only when the operator asks (``list
+--show-secrets``), and a secret that ``register`` generated is shown once, on its own line.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import typer
 from dripbridge.contract import DOCUMENTED_TYPES
 from dripbridge.errors import ConfigError, DripApiError
 from dripbridge.exit_codes import ExitCode, exit_codes_help
+from dripbridge.redact import MASK, mask_secret_fields
 
 if TYPE_CHECKING:
     from dripbridge.drip_api import DripApi
@@ -33,10 +38,22 @@ webhooks_app = typer.Typer(
     epilog=EPILOG,
 )
 
-UrlOpt = Annotated[str, typer.Option("--url", help="Where DRIP delivers; https:// only.")]
-EventsOpt = Annotated[str, typer.Option("--events", help="Comma-separated event types.")]
+UrlOpt = Annotated[
+    str, typer.Option("--url", metavar="URL", help="Where DRIP delivers; https:// only.")
+]
+EventsOpt = Annotated[
+    str,
+    typer.Option(
+        "--events", metavar="TYPE,TYPE...", help="Comma-separated event types, e.g. member.joined."
+    ),
+]
 SecretOpt = Annotated[
-    str | None, typer.Option("--secret", help="Signing secret; default: a new strong one.")
+    str | None,
+    typer.Option(
+        "--secret",
+        metavar="SECRET",
+        help="Signing secret (8+ characters, no commas); default: a new strong one, shown once.",
+    ),
 ]
 HttpOpt = Annotated[bool, typer.Option("--allow-http", help="Accept an http:// URL (tests).")]
 UnknownOpt = Annotated[
@@ -129,22 +146,31 @@ def _yes_no(value: Any) -> str:
     return "yes" if value is True else "no" if value is False else "?"
 
 
-def _print_table(hooks: Sequence[Mapping[str, Any]]) -> None:
+def _print_table(
+    api: DripApi, hooks: Sequence[Mapping[str, Any]], *, show_secrets: bool = False
+) -> None:
     import sys
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table("id", "url", "events", "active", "created")
+    def cell(value: object) -> str:
+        # Masked before rich lays it out: a wrapped cell could split a secret over two lines.
+        return escape(api.redact(str(value), webhook_secrets=not show_secrets))
+
+    columns = ["id", "url", "events", "active", "created"] + (["secret"] if show_secrets else [])
+    table = Table(*columns)
     for hook in hooks:
         events = hook.get("events") or []
-        table.add_row(
+        row = [
             str(hook.get("id", "?")),
             str(hook.get("url", "")),
             ", ".join(map(str, events)) if isinstance(events, list) else str(events),
             _yes_no(hook.get("active")),
             str(hook.get("createdAt", "")),
-        )
+        ] + ([str(hook.get("secret", ""))] if show_secrets else [])
+        table.add_row(*map(cell, row))
     # Piped output keeps whole ids and URLs on one line, so scripts can grep them.
     Console(width=None if sys.stdout.isatty() else 240).print(table)
 
@@ -164,36 +190,60 @@ def register(
     secret = secrets.token_urlsafe(32) if secret is None else _check_secret(secret)
     with _api() as (api, settings):
         created = api.create_webhook(url, chosen, secret)
-        typer.echo(f"registered webhook {created.get('id', '(DRIP returned no id)')}")
-        _print_table([{"url": url, "events": chosen, "active": True} | created])
-        if generated:
+        typer.echo(api.redact(f"registered webhook {created.get('id', '(DRIP returned no id)')}"))
+        _print_table(api, [{"url": url, "events": chosen, "active": True} | created])
+        if generated:  # the one place a secret is printed, as the README documents
             typer.echo(f"secret (shown once, store it now): {secret}")
         _remind(settings, secret)
 
 
 @webhooks_app.command("list", epilog=EPILOG)
 def list_(
-    as_json: Annotated[bool, typer.Option("--json", help="Print DRIP's objects as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print DRIP's objects as JSON (for scripts).")
+    ] = False,
+    show_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--show-secrets",
+            help=f"Show the webhooks' signing secrets; otherwise they read {MASK}. "
+            "The API key is never shown.",
+        ),
+    ] = False,
 ) -> None:
-    """List the realm's webhooks: id, URL, events, whether active."""
+    """List the realm's webhooks: id, URL, events, whether active (secrets hidden)."""
     with _api() as (api, settings):
         hooks = api.list_webhooks()
         if as_json:
-            typer.echo(json.dumps(hooks, indent=2, ensure_ascii=False))
+            shown = hooks if show_secrets else mask_secret_fields(hooks)
+            text = json.dumps(shown, indent=2, ensure_ascii=False)
+            typer.echo(api.redact(text, webhook_secrets=not show_secrets))
         elif not hooks:
-            typer.echo(f"no webhooks registered for realm {settings.realm_id}")
+            typer.echo(api.redact(f"no webhooks registered for realm {settings.realm_id}"))
         else:
-            _print_table(hooks)
+            _print_table(api, hooks, show_secrets=show_secrets)
 
 
 @webhooks_app.command(epilog=EPILOG)
 def update(
     webhook_id: Annotated[str, typer.Argument(metavar="ID", help="From `webhooks list`.")],
-    url: Annotated[str | None, typer.Option("--url", help="New URL; https:// only.")] = None,
-    events: Annotated[
-        str | None, typer.Option("--events", help="New comma-separated event types (replaces).")
+    url: Annotated[
+        str | None, typer.Option("--url", metavar="URL", help="New URL; https:// only.")
     ] = None,
-    secret: Annotated[str | None, typer.Option("--secret", help="New signing secret.")] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events",
+            metavar="TYPE,TYPE...",
+            help="New comma-separated event types (replaces the old list).",
+        ),
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret", metavar="SECRET", help="New signing secret (8+ characters, no commas)."
+        ),
+    ] = None,
     active: Annotated[
         bool | None, typer.Option("--active/--inactive", help="Resume or pause deliveries.")
     ] = None,
@@ -214,8 +264,8 @@ def update(
         raise typer.BadParameter("give at least one of --url, --events, --secret, --active")
     with _api() as (api, settings):
         updated = api.update_webhook(webhook_id, changes)
-        typer.echo(f"updated webhook {webhook_id}: {', '.join(changes)}")
-        _print_table([{"id": webhook_id} | changes | updated])
+        typer.echo(api.redact(f"updated webhook {webhook_id}: {', '.join(changes)}"))
+        _print_table(api, [{"id": webhook_id} | changes | updated])
         if secret is not None:
             _remind(settings, secret)
 
@@ -227,4 +277,4 @@ def delete(
     """Delete a webhook: DRIP stops delivering to its URL."""
     with _api() as (api, _):
         api.delete_webhook(webhook_id)
-        typer.echo(f"deleted webhook {webhook_id}")
+        typer.echo(api.redact(f"deleted webhook {webhook_id}"))

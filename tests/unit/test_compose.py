@@ -139,3 +139,11 @@ def test_kafka_version_is_the_same_everywhere() -> None:
     pom_version = pom.find("m:properties/m:kafka.version", ns)
     assert pom_version is not None
     assert image_tag == pom_version.text == Settings.model_fields["kafka_version"].default
+
+
+def test_each_group_runs_as_consumer_service_named_after_it() -> None:
+    consumers = {name: svc for name, svc in SERVICES.items() if name.startswith("consumer-")}
+    expected = {f"consumer-{group}" for group in registry.names()}
+    assert set(consumers) == expected, "one service consumer-<group> per registered group"
+    for name, svc in consumers.items():
+        assert svc["command"] == ["drip-bridge", "consume", name.removeprefix("consumer-")], name

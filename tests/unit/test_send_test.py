@@ -151,3 +151,25 @@ def test_type_or_file(run: Run, receiver: ReceiverStandin, args: list[str], tmp_
 
     assert result.exit_code == ExitCode.USAGE
     assert receiver.seen == []
+
+
+@pytest.mark.parametrize(
+    ("event_type", "warned"),
+    [
+        *[(t, False) for t in sorted(DOCUMENTED_TYPES)],
+        ("app.badge.earned", True),
+        ("member.jioned", True),
+        ("Member.Joined", True),
+    ],
+)
+def test_an_undocumented_type_is_sent_with_a_warning(
+    run: Run, receiver: ReceiverStandin, event_type: str, warned: bool
+) -> None:
+    result = run(event_type, "--url", receiver.url, DRIP_TOPIC_PREFIX="shop")
+
+    assert result.exit_code == 0, result.output
+    assert [json.loads(seen.body)["type"] for seen in receiver.seen] == [event_type]
+    assert ("warning:" in result.stderr) is warned
+    if warned:
+        assert f"{event_type!r} is not a type in DRIP's guide" in result.stderr
+        assert "shop.other" in result.stderr

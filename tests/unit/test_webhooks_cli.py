@@ -2,7 +2,7 @@
 
 The stand-in is a real HTTP server on 127.0.0.1, so these tests see exactly what goes over the
 wire: method, path, bearer token, JSON body. Every invocation also checks that the API key
-never shows up in anything the command printed.
+never shows up in anything the command printed, in any spelling (URL-encoded, JSON-escaped).
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from dripbridge.cli import app
 from dripbridge.contract import DOCUMENTED_TYPES
 from dripbridge.exit_codes import ExitCode
 from tests.http_standins import DripApiStandin, Fault
+from tests.secret_forms import leaked, spellings
 
-API_KEY = "drip_sk_live_0123456789abcdefSECRET"
+# Characters that URL-encoding and JSON escape, so each spelling of the key differs.
+API_KEY = 'drip_sk_live/0123+4567=89&ab cd"ef\\SECRET'
 REALM = "65a1b2c3d4e5f60718293a4b"
 HOOK_URL = "https://hooks.example.com/webhooks/drip"
 
@@ -51,7 +53,7 @@ def run(drip: DripApiStandin, tmp_path, monkeypatch) -> Run:
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         for key in {API_KEY, env.get("DRIP_API_KEY", API_KEY)} - {""}:
-            assert key not in result.output
+            assert not leaked(result.output, key)
         return result
 
     return invoke
@@ -278,3 +280,113 @@ def test_verbose_logs_requests_but_never_the_key(run: Run, drip: DripApiStandin)
 
     assert result.exit_code == 0
     assert f"GET {drip.base_url}/realm/{REALM}/webhooks -> HTTP 200" in result.stderr
+
+
+# --- secrets never printed ---------------------------------------------------------------------
+
+CONFIGURED = "configured-secret/+=&é"
+HOOK_SECRET = "hook-secret/+=&ü 42"
+FORMS = sorted(spellings(API_KEY).items())
+
+
+@pytest.mark.parametrize(("name", "form"), FORMS, ids=[n for n, _ in FORMS])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda form: Fault(400, body={"message": f"invalid token {form} for this realm"}),
+        lambda form: Fault(500, body=[f"upstream said key={form}"]),
+        lambda form: Fault(422, body={"error": "x" * 190 + form}),  # cut at 200 characters
+    ],
+    ids=["message", "raw body", "long message"],
+)
+def test_an_echoed_api_key_is_masked_in_errors(run: Run, drip, name, form, fault) -> None:
+    drip.fail_next(fault(form))
+
+    result = run("list")
+
+    assert result.exit_code == ExitCode.HTTP_ERROR, result.output
+    assert "***" in result.stderr
+    assert not leaked(result.output, API_KEY)
+
+
+@pytest.mark.parametrize(("name", "form"), FORMS, ids=[n for n, _ in FORMS])
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"], ["list", "--show-secrets"]])
+def test_an_echoed_api_key_is_masked_in_answers(run: Run, drip, name, form, args) -> None:
+    _hook(drip, f"https://hooks.example.com/drip?key={form}")
+
+    result = run(*args)
+
+    assert result.exit_code == 0, result.output
+    assert "https://hooks.example.com/drip?key=***" in result.stdout
+    assert not leaked(result.output, API_KEY)
+
+
+def _seed_secret_hook(drip: DripApiStandin) -> str:
+    hook_id = _hook(drip, f"https://hooks.example.com/drip?sig={spellings(HOOK_SECRET)['quote']}")
+    drip.webhooks[hook_id]["secret"] = HOOK_SECRET
+    return hook_id
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"]])
+def test_list_hides_the_webhook_secrets(run: Run, drip: DripApiStandin, args) -> None:
+    _seed_secret_hook(drip)
+
+    result = run(*args)
+
+    assert result.exit_code == 0, result.output
+    assert not leaked(result.output, HOOK_SECRET)
+    assert "https://hooks.example.com/drip?sig=***" in result.stdout
+    if "--json" in args:
+        (shown,) = json.loads(result.stdout)
+        assert shown["secret"] == "***"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_show_secrets_shows_them(run: Run, drip: DripApiStandin, as_json: bool) -> None:
+    hook_id = _seed_secret_hook(drip)
+
+    result = run("list", "--show-secrets", *(["--json"] if as_json else []))
+
+    assert result.exit_code == 0, result.output
+    if as_json:
+        assert json.loads(result.stdout) == [drip.webhooks[hook_id]]
+    else:
+        assert HOOK_SECRET in result.stdout
+        assert "secret" in result.stdout.splitlines()[1]
+
+
+@pytest.mark.parametrize(("name", "form"), sorted(spellings(CONFIGURED).items()))
+def test_a_configured_secret_echoed_in_an_error_is_masked(run: Run, drip, name, form) -> None:
+    drip.fail_next(Fault(400, body={"message": f"secret {form} is already used"}))
+
+    result = run("list", DRIP_WEBHOOK_SECRETS=f"{CONFIGURED},another-secret")
+
+    assert result.exit_code == ExitCode.HTTP_ERROR
+    assert "secret *** is already used" in result.stderr
+    assert not leaked(result.output, CONFIGURED)
+
+
+def test_a_secret_sent_and_echoed_back_is_not_printed(run: Run, drip: DripApiStandin) -> None:
+    hook_id = _hook(drip)
+    echoed = {"id": hook_id, "url": f"{HOOK_URL}?s={HOOK_SECRET}", "secret": HOOK_SECRET}
+    drip.fail_next(Fault(200, body=echoed))
+
+    result = run("update", hook_id, "--secret", HOOK_SECRET)
+
+    assert result.exit_code == 0, result.output
+    assert not leaked(result.output, HOOK_SECRET)
+    assert f"{HOOK_URL}?s=***" in result.stdout
+
+
+def test_a_generated_secret_is_shown_once_even_when_echoed(run: Run, drip) -> None:
+    result = run("register", "--url", HOOK_URL, "--events", "member.joined")
+    secret = drip.seen[0].json()["secret"]
+    drip.fail_next(Fault(400, body={"message": f"secret {secret} taken"}))
+
+    again = run("register", "--url", HOOK_URL, "--events", "member.joined", "--secret", secret)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.count(secret) == 1
+    assert "(shown once, store it now)" in result.stdout
+    assert again.exit_code == ExitCode.HTTP_ERROR
+    assert not leaked(again.output, secret)
