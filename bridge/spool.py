@@ -75,6 +75,7 @@ class Spool:
         self._own = own
         self._claimed: list[_Owned] = []
         self._drained_released = 0
+        self._refused_released = 0
 
     @classmethod
     async def open(cls, directory: Path, max_bytes: int) -> Spool:
@@ -137,6 +138,11 @@ class Spool:
         return self._drained_released + sum(file.drained_total for file in self._files())
 
     @property
+    def refused(self) -> int:
+        """Records Kafka refused for good, kept in the ``refused`` tables of the files."""
+        return self._refused_released + sum(file.refused for file in self._files())
+
+    @property
     def commits(self) -> int:
         """Transactions that stored appends (fewer than appends when groups formed)."""
         return self._own.file.commits
@@ -173,13 +179,17 @@ class Spool:
             await self._let_go(owned)
         return await self._own.file.oldest(limit)
 
-    async def remove(self, records: list[SpooledRecord]) -> None:
-        """Delete ``records``, which one call of :meth:`oldest` returned, from their file."""
+    async def remove(self, records: list[SpooledRecord], *, refused: str = "") -> None:
+        """Delete ``records``, which one call of :meth:`oldest` returned, from their file.
+
+        With a ``refused`` reason they are kept aside in the file's ``refused`` table
+        instead (Kafka refused them for good), and the file is not deleted.
+        """
         if not records:
             return
         for owned in [*self._claimed, self._own]:
             if owned.file.path == records[0].source:
-                await owned.file.remove(records)
+                await owned.file.remove(records, refused=refused)
                 if owned is not self._own and owned.file.depth == 0:
                     await self._let_go(owned)
                 return
@@ -188,8 +198,8 @@ class Spool:
     async def _let_go(self, owned: _Owned) -> None:
         self._claimed.remove(owned)
         self._drained_released += owned.file.drained_total
-        log.info("spool file %s drained; deleting it", owned.file.path)
-        await owned.release(delete=True)
+        self._refused_released += owned.file.refused
+        await owned.release(delete=_deletable(owned.file))
 
     # --- files ------------------------------------------------------------------------------
     async def claim_orphans(self) -> int:
@@ -210,7 +220,7 @@ class Spool:
             if taken is None:
                 continue
             if taken.file.depth == 0:
-                await taken.release(delete=True)
+                await taken.release(delete=_deletable(taken.file))
                 continue
             log.warning(
                 "claimed the spool file %s (%d records) of a process that ended",
@@ -227,7 +237,7 @@ class Spool:
             await owned.release(delete=False)
         self._claimed.clear()
         await self._own.file.flush()
-        await self._own.release(delete=self._own.file.depth == 0)
+        await self._own.release(delete=_deletable(self._own.file))
 
 
 def _own_file(directory: Path) -> _Owned:
@@ -266,6 +276,11 @@ def _take(path: Path, *, create: bool) -> _Owned | None:
         os.close(fd)
         raise
     return _Owned(file, fd, lock_path)
+
+
+def _deletable(file: SpoolFile) -> bool:
+    """A drained file is deleted, unless it keeps records Kafka refused."""
+    return file.depth == 0 and file.pending == 0 and file.refused == 0
 
 
 def _files_of(path: Path) -> list[Path]:

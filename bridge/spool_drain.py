@@ -22,8 +22,10 @@ injected ``send`` (the publisher's, which waits for acks), removes each acknowle
 and when the spool is empty marks Kafka present again, so later records go directly. If part
 of a batch fails, acknowledged records of it are removed and the rest is sent again after a
 back-off; records of that batch can then land in Kafka out of order, which the consumers'
-event-time guards tolerate. While idle it claims, every :data:`ORPHAN_SCAN_S`, spool files
-of receiver processes that ended.
+event-time guards tolerate. A spooled record Kafka refuses for good (the same test as above)
+is moved to the file's ``refused`` table and logged with its event id: a dead letter for the
+operator, rather than a drain stalled behind it for ever. While idle it claims, every
+:data:`ORPHAN_SCAN_S`, spool files of receiver processes that ended.
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ class SpoolRoute(Generic[A]):
         await self.spool.claim_orphans()
 
     async def _drain_batch(self) -> bool:
-        """Send the oldest records, remove the acknowledged ones; False if any failed."""
+        """Send the oldest records and remove the answered ones; False if any must wait."""
         batch = await self.spool.oldest(self._batch)
         if not batch:
             await self.spool.flush()  # appends still in their commit
@@ -195,15 +197,27 @@ class SpoolRoute(Generic[A]):
         outcomes = await asyncio.gather(
             *(self._send(spooled.record) for spooled in batch), return_exceptions=True
         )
-        acked = [s for s, o in zip(batch, outcomes, strict=True) if not _failed(o)]
+        acked, refused, waiting = [], [], []
+        for spooled, outcome in zip(batch, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                acked.append(spooled)
+            elif isinstance(outcome, ServiceUnavailable) and not goes_to_spool(outcome):
+                refused.append((spooled, outcome))
+            else:
+                waiting.append(outcome)
         await self.spool.remove(acked)
-        failed = len(batch) - len(acked)
-        if failed:
-            self.send_failures += failed
-            first = next(o for o in outcomes if _failed(o))
-            log.warning("%d spooled records not acknowledged yet (%r); retrying", failed, first)
-        return failed == 0
-
-
-def _failed(outcome: object) -> bool:
-    return isinstance(outcome, BaseException)
+        for spooled, error in refused:
+            log.error(
+                "Kafka refused the spooled event %s for good (%s); it is kept in the refused "
+                "table of %s",
+                spooled.record.event_id,
+                error,
+                spooled.source,
+            )
+            await self.spool.remove([spooled], refused=str(error))
+        if waiting:
+            self.send_failures += len(waiting)
+            log.warning(
+                "%d spooled records not acknowledged yet (%r); retrying", len(waiting), waiting[0]
+            )
+        return not waiting

@@ -42,9 +42,7 @@ WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 """The WAL is truncated back to this size after a checkpoint, so it does not stay at its peak."""
 
 _SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    id          INTEGER PRIMARY KEY,
+_RECORD_COLUMNS = """
     topic       TEXT    NOT NULL,
     key         BLOB,
     value       BLOB    NOT NULL,
@@ -53,8 +51,14 @@ CREATE TABLE IF NOT EXISTS records (
     event_type  TEXT    NOT NULL,
     received_at REAL    NOT NULL,
     size        INTEGER NOT NULL
-)
 """
+# ``refused`` keeps records Kafka refused for good, with the reason, for the operator to read;
+# they no longer count against the bound and a file holding any is never deleted.
+_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, {_RECORD_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS refused (id INTEGER PRIMARY KEY, {_RECORD_COLUMNS},"
+    " reason TEXT NOT NULL)",
+)
 _COLUMNS = "topic, key, value, headers, event_id, event_type, received_at, size"
 
 
@@ -154,11 +158,13 @@ class SpoolFile:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
-            self._db.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                self._db.execute(statement)
             self._check_version()
             depth, size = self._db.execute(
                 "SELECT count(*), coalesce(sum(size), 0) FROM records"
             ).fetchone()
+            (refused,) = self._db.execute("SELECT count(*) FROM refused").fetchone()
         except sqlite3.Error as exc:
             self._db.close()
             raise SpoolError(
@@ -180,6 +186,8 @@ class SpoolFile:
         self.appended_total = 0
         self.drained_total = 0
         """Records removed after Kafka acknowledged them."""
+        self.refused: int = refused
+        """Records Kafka refused for good, kept in the ``refused`` table of the file."""
 
     def _check_version(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -272,23 +280,33 @@ class SpoolFile:
             f"SELECT id, {_COLUMNS} FROM records ORDER BY id LIMIT ?", (limit,)
         ).fetchall()
 
-    async def remove(self, records: Sequence[SpooledRecord]) -> None:
-        """Delete ``records`` (acknowledged by Kafka) in one transaction."""
+    async def remove(self, records: Sequence[SpooledRecord], *, refused: str = "") -> None:
+        """Delete ``records`` in one transaction: acknowledged by Kafka, or, with a
+        ``refused`` reason, refused by it for good (they move to the ``refused`` table)."""
         if not records:
             return
         loop = asyncio.get_running_loop()
         ids = [(spooled.id,) for spooled in records]
         try:
-            removed, oldest = await loop.run_in_executor(self._thread, self._delete, ids)
+            removed, oldest = await loop.run_in_executor(self._thread, self._delete, ids, refused)
         except sqlite3.Error as exc:
             raise SpoolError(f"could not delete from the spool file {self.path} ({exc})") from exc
         self.depth -= removed
         self.bytes -= sum(spooled.size for spooled in records)
-        self.drained_total += removed
+        if refused:
+            self.refused += removed
+        else:
+            self.drained_total += removed
         self.oldest_received_at = oldest
 
-    def _delete(self, ids: list[tuple[int]]) -> tuple[int, float | None]:
+    def _delete(self, ids: list[tuple[int]], refused: str) -> tuple[int, float | None]:
         with _transaction(self._db):
+            if refused:
+                self._db.executemany(
+                    f"INSERT INTO refused ({_COLUMNS}, reason) "
+                    f"SELECT {_COLUMNS}, ? FROM records WHERE id = ?",
+                    [(refused, row_id) for (row_id,) in ids],
+                )
             before = self._db.total_changes
             self._db.executemany("DELETE FROM records WHERE id = ?", ids)
             removed = self._db.total_changes - before

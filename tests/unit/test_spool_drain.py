@@ -203,3 +203,31 @@ async def test_a_crash_between_ack_and_delete_sends_again_never_loses(tmp_path: 
     assert kafka_again.acked == ["evt-0", "evt-1", "evt-2"]
     assert again.depth == 0
     await again.close()
+
+
+async def test_a_record_refused_for_good_is_set_aside_and_the_rest_drains(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path, 10**6)
+    for n in range(4):
+        await spool.append(make_record(n))
+    kafka = _Kafka(spool)
+
+    async def send(record: Record) -> str:
+        if record.event_id == "evt-1":
+            raise _refusal(MessageSizeTooLargeError())
+        return await kafka.send(record)
+
+    route = SpoolRoute(spool, kafka.publish, kafka.probe, send=send, backoff_s=_FAST)
+    route.start()
+    try:
+        await asyncio.wait_for(route.wait_direct(), 10)
+    finally:
+        await route.stop()
+    assert kafka.acked == ["evt-0", "evt-2", "evt-3"]
+    assert (spool.depth, spool.drained_total, spool.refused) == (0, 3, 1)
+    reader = sqlite3.connect(spool.path)
+    assert reader.execute("SELECT event_id, value, reason FROM refused").fetchall() == [
+        ("evt-1", make_record(1).value, "refused")
+    ]
+    reader.close()
+    await spool.close()
+    assert spool.path.exists()  # kept for the operator
