@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bridge.ingest import Record
 from bridge.spool_file import SpooledRecord, SpoolError, SpoolFile, record_size
+from dripbridge.settings import Settings
 
 __all__ = ["Spool", "SpoolError", "SpoolFull", "SpooledRecord"]
 
@@ -90,6 +91,13 @@ class Spool:
         spool = cls(directory, own, max_bytes)
         await spool.claim_orphans()
         return spool
+
+    @classmethod
+    async def from_settings(cls, settings: Settings) -> Spool | None:
+        """The spool ``settings`` ask for, or None when it is turned off."""
+        if not settings.spool_active:
+            return None
+        return await cls.open(settings.spool_directory, settings.spool_max_bytes)
 
     @property
     def path(self) -> Path:
