@@ -274,7 +274,10 @@ def _take(path: Path, *, create: bool) -> _Owned | None:
     try:
         # The previous holder may have deleted the files before unlocking: the lock is ours
         # only if it is still the file at that path, and the spool file still exists.
-        if os.fstat(fd).st_ino != os.stat(lock_path).st_ino or (not create and not path.exists()):
+        if os.fstat(fd).st_ino != os.stat(lock_path).st_ino:
+            raise FileNotFoundError(lock_path)
+        if not create and not path.exists():
+            lock_path.unlink()  # made by the open above, after the files were deleted
             raise FileNotFoundError(path)
         file = SpoolFile(path, create=create)
     except FileNotFoundError:
