@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dripbridge.errors import ConfigError
@@ -55,6 +55,25 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long to wait for Kafka's ack before answering 503."
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503.")
+
+    # --- receiver spool (verified events kept on local disk while Kafka is away) -----------
+    spool_enabled: bool = Field(
+        True, description="false answers 503 while Kafka is away instead of spooling."
+    )
+    spool_dir: Path | None = Field(
+        None,
+        description="Directory of the spool files, one per receiver process; "
+        "unset means <local_dir>/spool.",
+    )
+    spool_max_bytes: int = Field(
+        1024**3,
+        ge=0,
+        description="Record bytes the spool holds before the receiver answers 503; 0 turns the "
+        "spool off.",
+    )
+    spool_drain_batch: int = Field(
+        500, ge=1, description="Spooled records sent to Kafka together while draining."
+    )
 
     # --- Kafka ----------------------------------------------------------------------------
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -124,6 +143,27 @@ class Settings(BaseSettings):
             if len(secret.get_secret_value()) < 8:
                 raise ValueError("each webhook secret must be at least 8 characters long")
         return value
+
+    @model_validator(mode="after")
+    def _spool_fits_a_record(self) -> Settings:
+        if 0 < self.spool_max_bytes < self.max_record_bytes:
+            raise ValueError(
+                f"DRIP_SPOOL_MAX_BYTES={self.spool_max_bytes} is smaller than one record "
+                f"({self.max_record_bytes} bytes: DRIP_MAX_BODY_BYTES plus "
+                f"{RECORD_OVERHEAD_BYTES} for key and headers); raise it, or set it to 0 "
+                "to turn the spool off"
+            )
+        return self
+
+    @property
+    def spool_active(self) -> bool:
+        """Whether the receiver spools while Kafka is away (enabled and given room)."""
+        return self.spool_enabled and self.spool_max_bytes > 0
+
+    @property
+    def spool_directory(self) -> Path:
+        """Where the spool files live: ``DRIP_SPOOL_DIR``, else ``<local_dir>/spool``."""
+        return self.spool_dir if self.spool_dir is not None else self.local_dir / "spool"
 
     def require_webhook_secrets(self) -> list[bytes]:
         """The secrets as bytes, or a ConfigError telling the operator what to set."""
