@@ -28,14 +28,23 @@ FAR_FUTURE = "2999-01-01T00:00:00Z"
 class Poison:
     """One poison event: its id, its body, and the groups that cannot store it."""
 
-    name: str
+    event_id: str
     event_type: str
     body: bytes
     dead_in: frozenset[str]
 
-    @property
-    def event_id(self) -> str:
-        return f"poison-{self.name}"
+
+def corpus(tag: str) -> list[Poison]:
+    """The corpus with event ids of its own (``<tag>-poison-<case>``): tests share tables."""
+    return [
+        Poison(
+            f"{tag}-{p.event_id}",
+            p.event_type,
+            p.body.replace(b'"id":"poison-', f'"id":"{tag}-poison-'.encode(), 1),
+            p.dead_in,
+        )
+        for p in CORPUS
+    ]
 
 
 def _event(name: str, event_type: str, dead_in: set[str], **changes: Any) -> Poison:
@@ -46,11 +55,11 @@ def _event(name: str, event_type: str, dead_in: set[str], **changes: Any) -> Poi
         for part in parents:
             node = node[part]
         node[last] = value
-    return Poison(name, event_type, orjson.dumps(event), frozenset(dead_in))
+    return Poison(f"poison-{name}", event_type, orjson.dumps(event), frozenset(dead_in))
 
 
 def _raw(name: str, event_type: str, dead_in: set[str], body: bytes) -> Poison:
-    return Poison(name, event_type, body, frozenset(dead_in))
+    return Poison(f"poison-{name}", event_type, body, frozenset(dead_in))
 
 
 def _nested(depth: int) -> Any:

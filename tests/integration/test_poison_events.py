@@ -25,7 +25,7 @@ from dripbridge import contract
 from dripbridge.settings import Settings
 from tests.factories import make_event
 from tests.group_runs import dead_letter_errors, run_until_stored
-from tests.poison import CORPUS, LONG_ID
+from tests.poison import LONG_ID, corpus
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +41,10 @@ _STORED_IDS = {
 _GOOD_TYPES = ("member.points.awarded", "quest.completed", "store.purchase.completed")
 
 
-def _good(event_type: str, n: int) -> bytes:
-    event = make_event(event_type, id=f"good-{event_type}-{n}")
+def _good(event_id: str, event_type: str) -> bytes:
+    event = make_event(event_type, id=event_id)
     if event_type == "store.purchase.completed":
-        event["data"]["purchase"]["id"] = f"purchase-{n}"
+        event["data"]["purchase"]["id"] = event_id
     return orjson.dumps(event)
 
 
@@ -86,16 +86,17 @@ async def test_poison_events_are_dead_letters_only_where_they_cannot_be_stored(
     settings: Settings, db_settings: Settings, conn: Conn
 ) -> None:
     run = settings.model_copy(update={"database_url": db_settings.database_url})
+    tag = run.topic_prefix
+    poisons = corpus(tag)
     bodies: list[tuple[str, bytes]] = []
     good: dict[str, list[str]] = {t: [] for t in _GOOD_TYPES}
-    for n, poison in enumerate(CORPUS):
+    for n in range(len(poisons) + 1):  # good events after the last poison one too
         for event_type in _GOOD_TYPES:
-            bodies.append((event_type, _good(event_type, n)))
-            good[event_type].append(f"good-{event_type}-{n}")
-        bodies.append((poison.event_type, poison.body))
-    for event_type in _GOOD_TYPES:  # good events after the last poison one too
-        bodies.append((event_type, _good(event_type, len(CORPUS))))
-        good[event_type].append(f"good-{event_type}-{len(CORPUS)}")
+            event_id = f"{tag}-good-{event_type}-{n}"
+            bodies.append((event_type, _good(event_id, event_type)))
+            good[event_type].append(event_id)
+        if n < len(poisons):
+            bodies.append((poisons[n].event_type, poisons[n].body))
     await _publish(run, bodies)
 
     for name in registry.names():
@@ -107,7 +108,7 @@ async def test_poison_events_are_dead_letters_only_where_they_cannot_be_stored(
         await run_until_stored(group, run, records, timeout_s=90)
 
         readable = [
-            p for p in CORPUS if contract.topic_for(run.topic_prefix, p.event_type) in topics
+            p for p in poisons if contract.topic_for(run.topic_prefix, p.event_type) in topics
         ]
         dead = await dead_letter_errors(conn, group.group_id(run), run.topic_prefix)
         assert set(dead) == {p.event_id for p in readable if name in p.dead_in}, name
@@ -120,11 +121,12 @@ async def test_poison_events_are_dead_letters_only_where_they_cannot_be_stored(
 
     cur = await conn.execute(
         "SELECT payload -> 'data' ->> 'newBalance' FROM events WHERE event_id = %s",
-        ["poison-huge-balance"],
+        [f"{tag}-poison-huge-balance"],
     )
     assert await cur.fetchone() == ("1000000000000000000000000000000",)
     cur = await conn.execute(
-        "SELECT count(*) FROM events WHERE payload::text LIKE %s", [f"%{LONG_ID}%"]
+        "SELECT count(*) FROM events WHERE event_id LIKE %s AND payload::text LIKE %s",
+        [f"{tag}-%", f"%{LONG_ID}%"],
     )
     assert await cur.fetchone() == (1,)  # the long member id: the archive stores it
 

@@ -97,14 +97,14 @@ async def live_build(run: Settings, **size: int) -> tuple[int, int]:
     return sent, stream.unusable
 
 
-async def tamper(conn: Conn) -> None:
+async def tamper(conn: Conn, run: Settings) -> None:
     """Damage the live tables the way a bug or a hand edit would."""
     await conn.execute(
         "DELETE FROM point_awards WHERE event_id IN (SELECT event_id FROM point_awards"
         " ORDER BY event_id LIMIT (SELECT count(*) / 2 FROM point_awards))"
     )
     await conn.execute("UPDATE member_balances SET balance = balance + 1000")
-    await conn.execute("DELETE FROM dead_letters WHERE group_id = %s", [GROUP.group_id])
+    await conn.execute("DELETE FROM dead_letters WHERE group_id = %s", [GROUP.group_id(run)])
 
 
 async def schema_exists(conn: Conn, name: str) -> bool:
@@ -118,7 +118,7 @@ async def test_rebuild_equals_the_live_build_and_readers_never_see_half(
     sent, unusable = await live_build(run)
     reference = await snapshot(conn, run)
     assert len(reference["dead_letters"]) == unusable > 0
-    await tamper(conn)
+    await tamper(conn, run)
     damaged = await snapshot(conn, run)
     seen: set[int] = set()
     reading = True
@@ -171,7 +171,7 @@ async def test_killed_replay_leaves_live_tables_and_the_next_one_succeeds(
 ) -> None:
     sent, _ = await live_build(run, members=40, awards_per_member=16)
     reference = await snapshot(conn, run)
-    await tamper(conn)
+    await tamper(conn, run)
     damaged = await snapshot(conn, run)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
     env |= {
@@ -279,7 +279,7 @@ async def test_a_process_started_during_the_rebuild_resumes_from_the_swapped_off
     first = generate(seed=5, members=6, awards_per_member=4)
     sent = await produce(run, first.delivered)
     await run_until_stored(GROUP, run, sent)
-    await tamper(conn)
+    await tamper(conn, run)
     gate, built_some = asyncio.Event(), asyncio.Event()
 
     async def held(c: Conn, rows: Sequence[Any], settings: Settings) -> None:

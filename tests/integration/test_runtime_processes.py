@@ -119,8 +119,8 @@ async def test_sigkill_mid_stream_then_restart(
     assert consumers.stop_all()[1] == 0, consumers.log(1)
     assert await tables(conn) == expected(stream.usable)
     cur = await conn.execute(
-        "SELECT count(*) FROM dead_letters WHERE group_id = 'drip-leaderboard' AND topic LIKE %s",
-        [prefix + ".%"],
+        "SELECT count(*) FROM dead_letters WHERE group_id = %s AND topic LIKE %s",
+        [LEADERBOARD_GROUP.group_id(settings), prefix + ".%"],
     )
     assert await cur.fetchone() == (stream.unusable,)
 
