@@ -126,14 +126,24 @@ def migrate(revision: str = "head") -> None:
 
 @topics_app.command("create")
 def topics_create() -> None:
-    """Create every missing topic with the configured partitions, retention and replication."""
+    """Create every missing topic, then bring existing topics' configs in line.
+
+    Retention, min.insync.replicas and max.message.bytes follow the settings; each change is
+    printed. Topics with fewer replicas than wanted are named (configs cannot add replicas).
+    """
     import asyncio
 
-    from bridge.topics import ensure_topics
+    from bridge.topics import align_topics, ensure_topics
 
     settings = load_settings()
     created = asyncio.run(ensure_topics(settings))
     typer.echo(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
+    changes, shortfalls = asyncio.run(align_topics(settings))
+    typer.echo(f"changed {len(changes)} config(s)" + (":" if changes else ""))
+    for change in changes:
+        typer.echo(f"  {change}")
+    for shortfall in shortfalls:
+        typer.echo(f"warning: {shortfall}", err=True)
 
 
 @local_app.command("start")
