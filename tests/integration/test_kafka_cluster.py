@@ -20,6 +20,7 @@ from bridge.publisher import Publisher
 from bridge.topics import align_topics, ensure_topics
 from dripbridge.local.kafka import LocalKafka, kafka_answers
 from dripbridge.local.kafka_cluster import LocalKafkaCluster
+from dripbridge.local.process import wait_for
 from dripbridge.settings import Settings
 from tests.ports import free_port_run
 
@@ -120,7 +121,7 @@ def test_a_node_killed_loses_no_acknowledged_record_and_writes_go_on(
         pid = victim.daemon.pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        assert not victim.daemon.running()
+        assert wait_for(lambda: not victim.daemon.running(), 10, interval_s=0.1)
 
         assert asyncio.run(_publish(settings, topic, b"after")) == 1
         assert asyncio.run(_read(servers, topic, 2)) == [b"before", b"after"]
