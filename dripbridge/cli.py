@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from dripbridge import logs
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.errors import DripBridgeError
+from dripbridge.local.kafka_cluster import MAX_NODES
 from dripbridge.psql_cli import CONTEXT_SETTINGS as PSQL_CONTEXT
 from dripbridge.psql_cli import psql_command
 from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
@@ -138,14 +139,30 @@ def migrate(
 
 @topics_app.command("create")
 def topics_create() -> None:
-    """Create every missing topic with the configured partitions, retention and replication."""
+    """Create every missing topic, then bring existing topics' configs in line.
+
+    Retention, min.insync.replicas and max.message.bytes follow the settings; each change is
+    printed. Topics with fewer replicas than wanted are named (configs cannot add replicas).
+    """
     import asyncio
 
-    from bridge.topics import ensure_topics
+    from bridge.topics import align_topics, ensure_topics
 
     settings = load_settings()
     created = asyncio.run(ensure_topics(settings))
     typer.echo(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
+    changes, shortfalls = asyncio.run(align_topics(settings))
+    typer.echo(f"changed {len(changes)} config(s)" + (":" if changes else ""))
+    for change in changes:
+        typer.echo(f"  {change}")
+    for shortfall in shortfalls:
+        typer.echo(f"warning: {shortfall}", err=True)
+
+
+_BROKERS_HELP = (
+    "Kafka nodes: 1 runs the single node, more a KRaft cluster with brokers on the port of "
+    "DRIP_KAFKA_BOOTSTRAP_SERVERS and every second port after it (README: Local services)."
+)
 
 
 @local_app.command("start")
@@ -154,18 +171,31 @@ def local_start(
         str | None,
         typer.Option(metavar="kafka|postgres", help="One service only; default: both."),
     ] = None,
+    brokers: Annotated[
+        int, typer.Option(min=1, max=MAX_NODES, metavar="N", help=_BROKERS_HELP)
+    ] = 1,
 ) -> None:
     """Install if needed and start Kafka (KRaft) and PostgreSQL; waits until both answer."""
     from dripbridge.local.kafka import LocalKafka
+    from dripbridge.local.kafka_cluster import LocalKafkaCluster
     from dripbridge.local.postgres import LocalPostgres
 
     settings = load_settings()
     if only in (None, "postgres"):
         LocalPostgres(settings).start()
         typer.echo(f"postgres ready on port {settings.postgres_port}")
-    if only in (None, "kafka"):
+    if only in (None, "kafka") and brokers == 1:
         LocalKafka(settings).start()
         typer.echo(f"kafka ready on {settings.kafka_bootstrap_servers}")
+    elif only in (None, "kafka"):
+        cluster = LocalKafkaCluster(settings, brokers)
+        cluster.start()
+        typer.echo(f"kafka cluster of {brokers} nodes ready on {cluster.bootstrap_servers}")
+        if settings.kafka_bootstrap_servers != cluster.bootstrap_servers:
+            typer.echo(
+                f"set DRIP_KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers} so that clients "
+                "start while any node is down"
+            )
 
 
 @local_app.command("stop")
@@ -174,14 +204,29 @@ def local_stop(
         str | None,
         typer.Option(metavar="kafka|postgres", help="One service only; default: both."),
     ] = None,
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_NODES,
+            metavar="N",
+            help="1: the single node only; more: the cluster only; default: whichever runs.",
+        ),
+    ] = None,
 ) -> None:
-    """Stop the local Kafka and PostgreSQL started by `local start`."""
+    """Stop the local Kafka (single node and cluster) and PostgreSQL started by `local start`."""
     from dripbridge.local.kafka import LocalKafka
+    from dripbridge.local.kafka_cluster import LocalKafkaCluster
     from dripbridge.local.postgres import LocalPostgres
 
     settings = load_settings()
-    if only in (None, "kafka"):
+    if only in (None, "kafka") and brokers in (None, 1):
         typer.echo("kafka stopped" if LocalKafka(settings).stop() else "kafka was not running")
+    if only in (None, "kafka") and brokers != 1:
+        cluster = LocalKafkaCluster.found(settings)
+        stopped = cluster.stop() if cluster is not None else 0
+        if stopped or brokers is not None:
+            typer.echo(f"kafka cluster: {stopped} node(s) stopped")
     if only in (None, "postgres"):
         stopped = LocalPostgres(settings).stop()
         typer.echo("postgres stopped" if stopped else "postgres was not running (or not ours)")
@@ -189,16 +234,24 @@ def local_stop(
 
 @local_app.command("status")
 def local_status() -> None:
-    """Say whether Kafka and PostgreSQL answer at the configured addresses."""
+    """Say whether Kafka and PostgreSQL answer at the configured addresses, and how each node
+    of a local Kafka cluster fares."""
     from dripbridge.local.kafka import kafka_answers
+    from dripbridge.local.kafka_cluster import LocalKafkaCluster
     from dripbridge.local.postgres import postgres_answers
 
     settings = load_settings()
     kafka = kafka_answers(settings.kafka_bootstrap_servers)
     pg = postgres_answers(settings.libpq_url)
     typer.echo(f"kafka    {'up' if kafka else 'down'}  {settings.kafka_bootstrap_servers}")
+    cluster = LocalKafkaCluster.found(settings)
+    nodes_up = True
+    if cluster is not None and cluster.started():
+        for node, up in cluster.status():
+            typer.echo(f"  node {node.node_id} {'up' if up else 'down'}  {node.address}")
+            nodes_up = nodes_up and up
     typer.echo(f"postgres {'up' if pg else 'down'}  port {settings.postgres_port}")
-    if not (kafka and pg):
+    if not (kafka and pg and nodes_up):
         raise typer.Exit(1)
 
 

@@ -79,7 +79,16 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = Field("drip", pattern=r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
     topic_partitions: int = Field(6, ge=1)
-    topic_replication_factor: int = Field(1, ge=1)
+    topic_replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description="Replicas of created topics; unset: min(3, brokers the cluster names).",
+    )
+    topic_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="min.insync.replicas of our topics; unset: 2 with 3 or more replicas, else 1.",
+    )
     topic_retention_ms: int = Field(-1, ge=-1, description="-1 keeps events forever (replay).")
     linger_ms: int = Field(5, ge=0, description="Producer linger: lets concurrent sends batch.")
 
@@ -164,6 +173,22 @@ class Settings(BaseSettings):
     def spool_directory(self) -> Path:
         """Where the spool files live: ``DRIP_SPOOL_DIR``, else ``<local_dir>/spool``."""
         return self.spool_dir if self.spool_dir is not None else self.local_dir / "spool"
+
+    @field_validator("topic_replication_factor", "topic_min_insync_replicas", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose passes ${VAR:-} through as an empty string: that means "follow the cluster".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _in_sync_within_replicas(self) -> Settings:
+        rf, in_sync = self.topic_replication_factor, self.topic_min_insync_replicas
+        if rf is not None and in_sync is not None and in_sync > rf:
+            raise ValueError(
+                f"DRIP_TOPIC_MIN_INSYNC_REPLICAS={in_sync} exceeds "
+                f"DRIP_TOPIC_REPLICATION_FACTOR={rf}: no write could succeed"
+            )
+        return self
 
     def require_webhook_secrets(self) -> list[bytes]:
         """The secrets as bytes, or a ConfigError telling the operator what to set."""

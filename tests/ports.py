@@ -25,3 +25,22 @@ def free_port_pair() -> int:
                 continue
         return port
     raise RuntimeError("no free pair of ports on 127.0.0.1")
+
+
+def free_port_run(count: int) -> int:
+    """A port p with p+1 .. p+count-1 also free (a local Kafka cluster's nodes take a run)."""
+    for _ in range(50):
+        port = free_port()
+        if port + count - 1 > 65535:
+            continue
+        taken = False
+        for offset in range(1, count):
+            with socket.socket() as other:
+                try:
+                    other.bind(("127.0.0.1", port + offset))
+                except OSError:
+                    taken = True
+                    break
+        if not taken:
+            return port
+    raise RuntimeError(f"no {count} free ports in a row on 127.0.0.1")

@@ -6,16 +6,24 @@ Everything it writes stays under ``<local_dir>/kafka``. Starting twice leaves on
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import shutil
 import subprocess
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dripbridge.errors import ConfigError, ServiceUnavailable
 from dripbridge.local.process import Daemon, wait_for
 from dripbridge.settings import Settings
 
+if TYPE_CHECKING:
+    from aiokafka.admin import AIOKafkaAdminClient
+
 _POM_DIR = Path(__file__).resolve().parents[2] / "local" / "kafka"
+LOG_CONFIG = _POM_DIR / "log4j2.yaml"
 # A group id no process joins: asking for its coordinator only checks that groups can work.
 _PROBE_GROUP = "drip-bridge-readiness-probe"
 
@@ -68,36 +76,24 @@ class LocalKafka:
         marker.touch()
 
     def _write_config(self) -> Path:
-        controller = self.port + 1
         config = self.home / "server.properties"
-        config.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"CONTROLLER://127.0.0.1:{controller}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.data}",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=6",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "auto.create.topics.enable=false",
-                    "num.partitions=1",
-                    "",
-                ]
-            )
-        )
+        config.write_text(server_properties(1, self.port, {1: self.port + 1}, self.data))
         return config
 
-    def _java(self, main: str, *args: str) -> list[str]:
-        return ["java", "-cp", f"{self.lib}/*", main, *args]
+    def java(self, main: str, *args: str, options: tuple[str, ...] = ()) -> list[str]:
+        """The command running ``main`` from the installed jars, JVM ``options`` first."""
+        return ["java", *options, "-cp", f"{self.lib}/*", main, *args]
+
+    def broker_command(self, config: Path) -> list[str]:
+        """The command running a broker with ``config`` and a heap of DRIP_KAFKA_HEAP."""
+        heap = self.settings.kafka_heap
+        jvm = (
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={LOG_CONFIG}",
+        )
+        return self.java("kafka.Kafka", str(config), options=jvm)
 
     def start(self, timeout_s: float = 90.0) -> None:
         """Start the broker unless it already runs (ours or another), then wait until it answers."""
@@ -111,20 +107,13 @@ class LocalKafka:
         config = self._write_config()
         if not (self.data / "meta.properties").exists():
             subprocess.run(
-                self._java(
+                self.java(
                     "kafka.tools.StorageTool", "format", "-t", str(uuid.uuid4()), "-c", str(config)
                 ),
                 check=True,
                 capture_output=True,
             )
-        heap = self.settings.kafka_heap
-        self.daemon.spawn(
-            [
-                "java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC",
-                f"-Dlog4j2.configurationFile={_POM_DIR / 'log4j2.yaml'}",
-                "-cp", f"{self.lib}/*", "kafka.Kafka", str(config),
-            ],
-        )  # fmt: skip
+        self.daemon.spawn(self.broker_command(config))
         self.wait(timeout_s)
 
     def wait(self, timeout_s: float) -> None:
@@ -141,6 +130,40 @@ class LocalKafka:
         return self.daemon.stop()
 
 
+def server_properties(node_id: int, port: int, voters: dict[int, int], data: Path) -> str:
+    """The server.properties of node ``node_id`` of a local KRaft cluster on 127.0.0.1.
+
+    Every node is broker and controller: its broker listens on ``port``, its controller on
+    ``voters[node_id]``; ``voters`` maps each node id to its controller port. Kafka's internal
+    topics (consumer offsets, transaction state) and the default topic get min(3, nodes)
+    replicas and 2 in sync from three nodes on, as our topics do (``bridge/topics.py``).
+    """
+    replicas = min(3, len(voters))
+    in_sync = 2 if replicas >= 3 else 1
+    quorum = ",".join(f"{node}@127.0.0.1:{voters[node]}" for node in sorted(voters))
+    lines = [
+        "process.roles=broker,controller",
+        f"node.id={node_id}",
+        f"controller.quorum.voters={quorum}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{voters[node_id]}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={data}",
+        f"offsets.topic.replication.factor={replicas}",
+        "offsets.topic.num.partitions=6",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={in_sync}",
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={in_sync}",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=false",
+        "num.partitions=1",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     """True when a broker at ``bootstrap_servers`` answers a metadata request and names a group
     coordinator.
@@ -150,22 +173,44 @@ def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     GroupCoordinatorNotAvailable errors until it can. Asking for a coordinator makes "answers"
     mean ready for the receiver and the groups alike.
     """
-    import asyncio
-    import logging
+
+    async def probe(admin: AIOKafkaAdminClient) -> int:
+        await asyncio.wait_for(admin.list_topics(), timeout_s)
+        await asyncio.wait_for(admin.find_coordinator(_PROBE_GROUP), timeout_s)
+        return 1
+
+    return _probe(bootstrap_servers, timeout_s, probe) == 1
+
+
+def brokers_named(bootstrap_servers: str, timeout_s: float = 5.0) -> int:
+    """How many brokers the cluster at ``bootstrap_servers`` names in its metadata (alive and
+    registered with the controllers); 0 when nothing answers."""
+
+    async def probe(admin: AIOKafkaAdminClient) -> int:
+        cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
+        return len(cluster["brokers"])
+
+    return _probe(bootstrap_servers, timeout_s, probe)
+
+
+def _probe(
+    bootstrap_servers: str,
+    timeout_s: float,
+    ask: Callable[[AIOKafkaAdminClient], Awaitable[int]],
+) -> int:
+    """Run ``ask`` with an admin client of ``bootstrap_servers``; 0 when anything fails."""
 
     from aiokafka.admin import AIOKafkaAdminClient
 
-    async def probe() -> bool:
+    async def run() -> int:
         admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
         )
         try:
             await asyncio.wait_for(admin.start(), timeout_s)
-            await asyncio.wait_for(admin.list_topics(), timeout_s)
-            await asyncio.wait_for(admin.find_coordinator(_PROBE_GROUP), timeout_s)
-            return True
+            return await ask(admin)
         except Exception:
-            return False
+            return 0
         finally:
             await admin.close()
 
@@ -175,6 +220,6 @@ def kafka_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     level = aiokafka_log.level
     aiokafka_log.setLevel(logging.CRITICAL)
     try:
-        return asyncio.run(probe())
+        return asyncio.run(run())
     finally:
         aiokafka_log.setLevel(level)

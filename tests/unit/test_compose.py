@@ -6,6 +6,7 @@ CLI, the settings and the group registry instead of being started.
 
 from __future__ import annotations
 
+import base64
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -147,3 +148,92 @@ def test_each_group_runs_as_consumer_service_named_after_it() -> None:
     assert set(consumers) == expected, "one service consumer-<group> per registered group"
     for name, svc in consumers.items():
         assert svc["command"] == ["drip-bridge", "consume", name.removeprefix("consumer-")], name
+
+
+# --- the `cluster` profile: three KRaft nodes --------------------------------------------------
+
+CLUSTER = {name: svc for name, svc in SERVICES.items() if "cluster" in svc.get("profiles", [])}
+KAFKAS = {"kafka": SERVICES["kafka"], **CLUSTER}
+
+
+def _listener_port(listeners: str, name: str) -> int:
+    for listener in listeners.split(","):
+        if listener.startswith(f"{name}://"):
+            return int(listener.rsplit(":", 1)[1])
+    raise AssertionError(f"no {name} listener in {listeners}")
+
+
+def test_the_cluster_profile_has_three_nodes_of_the_same_kafka() -> None:
+    assert sorted(CLUSTER) == ["kafka-1", "kafka-2", "kafka-3"]
+    for name, svc in CLUSTER.items():
+        assert svc["image"] == SERVICES["kafka"]["image"], name
+        assert "healthcheck" in svc, name
+    assert "profiles" not in SERVICES["kafka"]  # plain `docker compose up` is unchanged
+
+
+def test_each_cluster_node_has_its_own_volume() -> None:
+    volumes = [v.split(":", 1)[0] for svc in KAFKAS.values() for v in svc["volumes"]]
+    assert len(set(volumes)) == len(volumes) == 4
+    assert set(volumes) <= set(COMPOSE["volumes"])
+
+
+def test_cluster_listeners_and_node_ids_do_not_collide() -> None:
+    advertised = [svc["environment"]["KAFKA_ADVERTISED_LISTENERS"] for svc in KAFKAS.values()]
+    assert len(set(advertised)) == len(advertised)
+    for name, svc in CLUSTER.items():
+        env = svc["environment"]
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert _listener_port(env["KAFKA_LISTENERS"], "PLAINTEXT") == 9092
+        # Brokers and controllers on different ports within each node's own network address.
+        assert _listener_port(env["KAFKA_LISTENERS"], "CONTROLLER") != 9092
+        assert "ports" not in svc, f"{name} publishes a host port another node would want"
+    assert sorted(svc["environment"]["KAFKA_NODE_ID"] for svc in CLUSTER.values()) == [1, 2, 3]
+
+
+def test_the_quorum_voters_list_every_node_at_its_controller() -> None:
+    for name, svc in CLUSTER.items():
+        env = svc["environment"]
+        voters = dict(v.split("@") for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+        expected = {
+            str(other["environment"]["KAFKA_NODE_ID"]): (
+                f"{node}:{_listener_port(other['environment']['KAFKA_LISTENERS'], 'CONTROLLER')}"
+            )
+            for node, other in CLUSTER.items()
+        }
+        assert voters == expected, name
+
+
+def test_the_cluster_replicates_its_internal_topics_and_shares_one_id() -> None:
+    ids = set()
+    for name, svc in CLUSTER.items():
+        env = svc["environment"]
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3, name
+        assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == 3, name
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == 2, name
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2, name
+        ids.add(env["CLUSTER_ID"])
+    [cluster_id] = ids
+    # Kafka takes a UUID in URL-safe base64 without padding: 22 characters, 16 bytes.
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16 and len(cluster_id) == 22
+
+
+def test_the_app_services_can_point_at_the_cluster() -> None:
+    cluster_servers = ",".join(
+        svc["environment"]["KAFKA_ADVERTISED_LISTENERS"].split("//", 1)[1]
+        for svc in CLUSTER.values()
+    )
+    fields = {f"DRIP_{name.upper()}": name for name in Settings.model_fields}
+    for name, svc in BUILT.items():
+        raw = (svc.get("environment") or {}).get("DRIP_KAFKA_BOOTSTRAP_SERVERS")
+        if raw is None:
+            continue
+        assert raw == "${COMPOSE_KAFKA_BOOTSTRAP_SERVERS:-kafka:9092}", name
+        env = _env(name) | {"DRIP_KAFKA_BOOTSTRAP_SERVERS": cluster_servers}
+        settings = Settings(**{fields[k]: v for k, v in env.items()})  # type: ignore[arg-type]
+        assert settings.kafka_bootstrap_servers == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+        assert settings.topic_replication_factor is None, f"{name}: replicas follow the cluster"
+        if "kafka" not in svc.get("depends_on", {}):
+            continue  # migrate: PostgreSQL only
+        for node in CLUSTER:
+            dependency = svc["depends_on"][node]
+            assert dependency == {"condition": "service_healthy", "required": False}, name
