@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from dripbridge import logs
 from dripbridge.consumers_cli import consumers_command
-from dripbridge.errors import DripBridgeError
+from dripbridge.exit_codes import ExitCode
 from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
 from dripbridge.replay_cli import replay_command
 from dripbridge.send_test import EPILOG as SEND_TEST_EPILOG
@@ -39,17 +39,15 @@ app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 
 
 def load_settings() -> Settings:
-    """Build the settings from the environment, or exit with the validation errors."""
+    """Build the settings from the environment, or exit 78 naming each invalid variable."""
     try:
         return Settings()
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        ]
-        typer.echo(
-            "invalid settings (DRIP_* environment variables):\n" + "\n".join(lines), err=True
-        )
-        raise typer.Exit(2) from exc
+        for e in exc.errors():
+            field = str(e["loc"][0]) if e["loc"] else "settings"
+            message = str(e["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: DRIP_{field.upper()}: {message}", err=True)
+        raise typer.Exit(ExitCode.CONFIG) from exc
 
 
 def _logging(level: str = "INFO") -> None:
@@ -185,9 +183,19 @@ def local_status() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: operator errors become one clear line and exit code 1."""
+    """Console-script entry point: an operator's error becomes one line, without a traceback.
+
+    A setting to fix (a refused password, a missing database) exits 78; a service that did
+    not answer, or any other error of ours, exits with its own code. Anything else is a bug
+    and keeps its traceback.
+    """
     try:
         app()
-    except DripBridgeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
+    except Exception as exc:
+        from dripbridge.operator_errors import explain
+
+        known = explain(exc)
+        if known is None:
+            raise
+        typer.echo(f"error: {known}", err=True)
+        sys.exit(known.exit_code)
