@@ -86,12 +86,13 @@ def consume(
         registry.get(name)  # an unknown name fails here with the list of known groups
     count = processes or settings.consumer_processes
     if count > 1:
-        from dripbridge.supervise import dripbridge_command, supervise
+        from dripbridge.supervise import GRACE_MARGIN_S, dripbridge_command, supervise
 
         argv = dripbridge_command("consume", "--processes", "1", *names)
         commands = {f"consume-{n}": argv for n in range(1, count + 1)}
         banner = f"{count} processes of {', '.join(names) or 'every group'}"
-        raise typer.Exit(supervise(commands, banner))
+        grace_s = settings.shutdown_timeout_s + GRACE_MARGIN_S
+        raise typer.Exit(supervise(commands, banner, grace_s))
     from consumers.runner import run_groups
 
     _logging()
