@@ -101,12 +101,33 @@ def consume(
 
 @app.command()
 def stack(
-    groups: Annotated[list[str] | None, typer.Argument(help="Group names; default: all.")] = None,
+    groups: Annotated[
+        list[str] | None,
+        typer.Argument(help="Group names; default: all. Or: stop|start GROUP|receiver ..."),
+    ] = None,
 ) -> None:
-    """Run the receiver and every consumer group (one process each) in the foreground."""
-    from consumers import registry
-    from dripbridge.stack import run_stack
+    """Run the receiver and every consumer group (one process each) in the foreground.
 
+    `stack stop GROUP` and `stack start GROUP` stop or start one group (or `receiver`) of the
+    stack running from the same directory, leaving the others alone.
+    """
+    from consumers import registry
+    from dripbridge.stack import control_of, run_stack
+
+    if groups and groups[0] in ("stop", "start"):
+        action, targets = groups[0], groups[1:]
+        if not targets:
+            raise typer.BadParameter(f"name the groups to {action} (or receiver)")
+        for target in targets:
+            if target != "receiver":
+                registry.get(target)
+        control = control_of(load_settings())
+        for target in targets:
+            control.request(target, action)
+        typer.echo(
+            f"asked the stack (pid {control.supervisor_pid()}) to {action}: " + ", ".join(targets)
+        )
+        return
     names = groups or registry.names()
     for name in names:
         registry.get(name)  # an unknown name fails here with the list of known groups

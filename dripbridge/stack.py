@@ -3,7 +3,8 @@
 Each consumer group runs in a process of its own, as in docker-compose.yml, so a slow or failing
 group never holds up another. A process that exits is restarted after a backoff, and one that
 exits on a configuration error is left stopped while the others keep running
-(:mod:`dripbridge.supervise`); the stack stops when the operator stops it.
+(:mod:`dripbridge.supervise`); the stack stops when the operator stops it. One group can be
+stopped and started on its own while the stack runs (:mod:`dripbridge.stack_control`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dripbridge.settings import Settings
+from dripbridge.stack_control import StackControl
 from dripbridge.supervise import GRACE_MARGIN_S, dripbridge_command, supervise
 
 
@@ -39,4 +41,15 @@ def run_stack(settings: Settings, group_names: Sequence[str]) -> int:
     if settings.consumer_processes > 1:
         banner += f" ({settings.consumer_processes} processes each)"
     grace_s = settings.shutdown_timeout_s + GRACE_MARGIN_S
-    return supervise(plan(group_names, settings.consumer_processes), banner, grace_s)
+    control = control_of(settings)
+    control.claim()
+    try:
+        commands = plan(group_names, settings.consumer_processes)
+        return supervise(commands, banner, grace_s, requests=control.take_requests)
+    finally:
+        control.release()
+
+
+def control_of(settings: Settings) -> StackControl:
+    """The control directory of the stack run with ``settings`` (under DRIP_LOCAL_DIR)."""
+    return StackControl(settings.local_dir / "stack")

@@ -8,6 +8,9 @@ with the configuration-error code (78) has named the setting to fix on stderr an
 stopped while the others keep running; when no child is left running, the supervisor exits 78
 too. SIGINT or SIGTERM is passed on as SIGTERM, which lets every consumer finish or roll back
 the batch in hand; children still running after ``grace_s`` are killed.
+
+The operator can stop and start one group of a running stack (``drip-bridge stack stop
+GROUP``, :mod:`dripbridge.stack_control`): a child stopped that way is not restarted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -53,10 +56,19 @@ class _Child:
     last_delay_s: float | None = None
     restarts: int = 0
     exits: list[int] = field(default_factory=list)
+    held: bool = False  # stopped by the operator: not restarted until started again
 
     @property
     def left_stopped(self) -> bool:
-        return self.process is None and self.restart_at is None
+        """Left stopped on a configuration error (not by the operator)."""
+        return self.process is None and self.restart_at is None and not self.held
+
+    def answers_to(self, target: str) -> bool:
+        """True for ``receiver``, ``consumer-GROUP`` and ``consumer-GROUP-N`` given their names."""
+        if self.name in (target, f"consumer-{target}"):
+            return True
+        head, _, tail = self.name.rpartition("-")
+        return tail.isdigit() and head in (target, f"consumer-{target}")
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.argv)
@@ -72,10 +84,13 @@ class Supervisor:
         commands: Mapping[str, Sequence[str]],
         grace_s: float,
         policy: RestartPolicy | None = None,
+        requests: Callable[[], list[tuple[str, str]]] | None = None,
     ) -> None:
+        """``requests`` returns the operator's pending (target, "stop" or "start") requests."""
         self.children = {name: _Child(name, list(argv)) for name, argv in commands.items()}
         self.grace_s = grace_s
         self.policy = policy or RestartPolicy()
+        self.requests = requests
         self.stopping = False
 
     def run(self) -> int:
@@ -88,6 +103,8 @@ class Supervisor:
         for child in self.children.values():
             child.start()
         while not self.stopping:
+            for target, action in self.requests() if self.requests else []:
+                self._operator(target, action)
             now = time.monotonic()
             for child in self.children.values():
                 self._tend(child, now)
@@ -101,6 +118,25 @@ class Supervisor:
         """Ask :meth:`run` to stop every child and return (safe from a signal handler)."""
         self.stopping = True
 
+    def _operator(self, target: str, action: str) -> None:
+        chosen = [c for c in self.children.values() if c.answers_to(target)]
+        if not chosen:
+            say(f"{action} {target}: no such process (have: {', '.join(self.children)})")
+        for child in chosen:
+            if action == "stop" and not child.held:
+                child.held = True
+                child.restart_at = None
+                if child.process is not None and child.process.poll() is None:
+                    child.process.send_signal(signal.SIGTERM)
+                say(f"{child.name}: stopping, on the operator's request; not restarted")
+            elif action == "start" and child.process is None:
+                child.held = False
+                child.last_delay_s = None
+                child.start()
+                say(f"{child.name}: started, on the operator's request")
+            elif action == "start":
+                child.held = False  # still stopping: restarted as any exited process is
+
     def _tend(self, child: _Child, now: float) -> None:
         if child.process is None:
             if child.restart_at is not None and now >= child.restart_at:
@@ -112,6 +148,9 @@ class Supervisor:
         child.process = None
         child.exits.append(code)
         ran_s = now - child.started_at
+        if child.held:
+            say(f"{child.name} stopped ({code}) on the operator's request")
+            return
         decision = self.policy.after_exit(code, ran_s, child.last_delay_s)
         if not decision.restart:
             say(
@@ -154,9 +193,14 @@ class Supervisor:
         return ExitCode.OK
 
 
-def supervise(commands: Mapping[str, Sequence[str]], banner: str, grace_s: float) -> int:
+def supervise(
+    commands: Mapping[str, Sequence[str]],
+    banner: str,
+    grace_s: float,
+    requests: Callable[[], list[tuple[str, str]]] | None = None,
+) -> int:
     """Run ``commands`` under a :class:`Supervisor` until SIGINT or SIGTERM; an exit code."""
-    supervisor = Supervisor(commands, grace_s)
+    supervisor = Supervisor(commands, grace_s, requests=requests)
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         supervisor.stop()

@@ -121,3 +121,74 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace(
     assert all(
         c.process is not None and c.process.poll() is not None for c in supervisor.children.values()
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "expected"),
+    [
+        ("receiver", "receiver", True),
+        ("consumer-leaderboard", "leaderboard", True),
+        ("consumer-leaderboard-2", "leaderboard", True),
+        ("consume-2", "consume", True),
+        ("consumer-leaderboard", "streaks", False),
+        ("consumer-leaderboard-x", "leaderboard", False),
+        ("receiver", "leaderboard", False),
+    ],
+)
+def test_answers_to(name: str, target: str, expected: bool) -> None:
+    from dripbridge.supervise import _Child
+
+    assert _Child(name, []).answers_to(target) is expected
+
+
+def test_the_operator_stops_and_starts_one_group(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from dripbridge.stack_control import StackControl
+
+    control = StackControl(tmp_path / "stack")
+    control.claim()
+    starts = tmp_path / "starts"
+    supervisor = Supervisor(
+        {
+            "receiver": SLEEPS,
+            "consumer-leaderboard": _counting(starts, "import time; time.sleep(60)"),
+        },
+        10.0,
+        FAST,
+        requests=control.take_requests,
+    )
+    thread, result = _in_background(supervisor)
+    group = supervisor.children["consumer-leaderboard"]
+    _wait_for(lambda: _starts(starts) == 1, 10, "the group to start")
+    receiver = supervisor.children["receiver"].process
+    control.request("leaderboard", "stop")
+    _wait_for(lambda: group.exits == [-15], 10, "the group to stop")
+    time.sleep(1.0)  # well past a restart delay: the operator's stop is not a crash
+    assert group.process is None and _starts(starts) == 1
+    assert receiver is not None and receiver.poll() is None
+    control.request("leaderboard", "start")
+    _wait_for(lambda: _starts(starts) == 2, 10, "the group to start again")
+    assert receiver.poll() is None
+    supervisor.stop()
+    thread.join(15)
+    control.release()
+    assert result == [ExitCode.OK]
+    err = capfd.readouterr().err
+    assert "consumer-leaderboard: stopping, on the operator's request" in err
+    assert "consumer-leaderboard: started, on the operator's request" in err
+    assert "restart #" not in err
+    assert not control.pid_path.exists()
+
+
+def test_requests_need_a_running_stack(tmp_path: Path) -> None:
+    from dripbridge.stack_control import NoStackRunning, StackControl
+
+    control = StackControl(tmp_path / "stack")
+    with pytest.raises(NoStackRunning, match="no stack is running"):
+        control.request("leaderboard", "stop")
+    control.claim()
+    control.request("leaderboard", "stop")
+    control.request("receiver", "start")
+    assert control.take_requests() == [("leaderboard", "stop"), ("receiver", "start")]
+    assert control.take_requests() == []
