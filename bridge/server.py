@@ -96,11 +96,30 @@ def run(settings: Settings, build: Callable[[], ASGIApp], worker_factory: str) -
     return all(worker.exitcode != STARTUP_FAILURE for worker in supervisor.processes)
 
 
+class OperatorErrorLines(logging.Filter):
+    """Turns a start-up traceback that ends in one of our errors into that error's line.
+
+    Starlette hands uvicorn a failed lifespan start-up as traceback text, which uvicorn logs
+    as is: Kafka away at start-up would print 27 lines around the one that says what to do.
+    Tracebacks ending in anything else (a bug) are kept whole.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.msg if isinstance(record.msg, str) else ""
+        if text.startswith("Traceback (most recent call last)"):
+            last = text.rstrip().splitlines()[-1]
+            kind, sep, message = last.partition(": ")
+            if sep and kind.startswith("dripbridge.errors."):
+                record.msg, record.args = "start-up failed: %s", (message,)
+        return True
+
+
 def _receiver_logging() -> None:
     lean_logging()
     from bridge.accesslog import plain_lines
 
     plain_lines()
+    logging.getLogger("uvicorn.error").addFilter(OperatorErrorLines())
 
 
 def worker_app() -> ASGIApp:

@@ -2,7 +2,9 @@
 
 A runtime applies one batch at a time, so one connection serves it. It is opened when first
 needed and dropped after any error in :data:`TRANSIENT`: the next use opens a fresh one, so a
-restarted database or a killed backend costs a retry, never the process.
+restarted database or a killed backend costs a retry, never the process. A connection refused
+for a reason no retry cures (a wrong password, a missing database) is a ConfigError instead:
+the runtime then stops, leaving its Kafka group rather than holding partitions it cannot apply.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import psycopg
 
 from consumers import faults
 from consumers.transaction import plan_each_batch
+from dripbridge.operator_errors import database_refusal
 from dripbridge.settings import Settings
 
 # Kept importable from here for the modules that catch it alongside the connection.
@@ -31,11 +34,17 @@ class GroupConnection:
     async def get(self) -> psycopg.AsyncConnection[Any]:
         """The open connection, opening a new one if there is none (or it was closed)."""
         if self._conn is None or self._conn.closed:
-            conn = await psycopg.AsyncConnection.connect(
-                self._settings.libpq_url,
-                autocommit=True,
-                application_name=f"drip-bridge {self._name}",
-            )
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._settings.libpq_url,
+                    autocommit=True,
+                    application_name=f"drip-bridge {self._name}",
+                )
+            except psycopg.OperationalError as exc:
+                refusal = database_refusal(exc)
+                if refusal is not None:
+                    raise refusal from exc
+                raise
             try:
                 await plan_each_batch(conn)
             except BaseException:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from dripbridge import logs
 from dripbridge.consumers_cli import consumers_command
-from dripbridge.errors import DripBridgeError
+from dripbridge.exit_codes import ExitCode
 from dripbridge.local.kafka_cluster import MAX_NODES
 from dripbridge.psql_cli import CONTEXT_SETTINGS as PSQL_CONTEXT
 from dripbridge.psql_cli import psql_command
@@ -43,17 +43,15 @@ app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)
 
 
 def load_settings() -> Settings:
-    """Build the settings from the environment, or exit with the validation errors."""
+    """Build the settings from the environment, or exit 78 naming each invalid variable."""
     try:
         return Settings()
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        ]
-        typer.echo(
-            "invalid settings (DRIP_* environment variables):\n" + "\n".join(lines), err=True
-        )
-        raise typer.Exit(2) from exc
+        for e in exc.errors():
+            field = str(e["loc"][0]) if e["loc"] else "settings"
+            message = str(e["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: DRIP_{field.upper()}: {message}", err=True)
+        raise typer.Exit(ExitCode.CONFIG) from exc
 
 
 def _logging(level: str = "INFO") -> None:
@@ -93,12 +91,13 @@ def consume(
         registry.get(name)  # an unknown name fails here with the list of known groups
     count = processes or settings.consumer_processes
     if count > 1:
-        from dripbridge.supervise import dripbridge_command, supervise
+        from dripbridge.supervise import GRACE_MARGIN_S, dripbridge_command, supervise
 
         argv = dripbridge_command("consume", "--processes", "1", *names)
         commands = {f"consume-{n}": argv for n in range(1, count + 1)}
         banner = f"{count} processes of {', '.join(names) or 'every group'}"
-        raise typer.Exit(supervise(commands, banner))
+        grace_s = settings.shutdown_timeout_s + GRACE_MARGIN_S
+        raise typer.Exit(supervise(commands, banner, grace_s))
     from consumers.runner import run_groups
 
     _logging()
@@ -107,12 +106,33 @@ def consume(
 
 @app.command()
 def stack(
-    groups: Annotated[list[str] | None, typer.Argument(help="Group names; default: all.")] = None,
+    groups: Annotated[
+        list[str] | None,
+        typer.Argument(help="Group names; default: all. Or: stop|start GROUP|receiver ..."),
+    ] = None,
 ) -> None:
-    """Run the receiver and every consumer group (one process each) in the foreground."""
-    from consumers import registry
-    from dripbridge.stack import run_stack
+    """Run the receiver and every consumer group (one process each) in the foreground.
 
+    `stack stop GROUP` and `stack start GROUP` stop or start one group (or `receiver`) of the
+    stack running from the same directory, leaving the others alone.
+    """
+    from consumers import registry
+    from dripbridge.stack import control_of, run_stack
+
+    if groups and groups[0] in ("stop", "start"):
+        action, targets = groups[0], groups[1:]
+        if not targets:
+            raise typer.BadParameter(f"name the groups to {action} (or receiver)")
+        for target in targets:
+            if target != "receiver":
+                registry.get(target)
+        control = control_of(load_settings())
+        for target in targets:
+            control.request(target, action)
+        typer.echo(
+            f"asked the stack (pid {control.supervisor_pid()}) to {action}: " + ", ".join(targets)
+        )
+        return
     names = groups or registry.names()
     for name in names:
         registry.get(name)  # an unknown name fails here with the list of known groups
@@ -256,9 +276,19 @@ def local_status() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: operator errors become one clear line and exit code 1."""
+    """Console-script entry point: an operator's error becomes one line, without a traceback.
+
+    A setting to fix (a refused password, a missing database) exits 78; a service that did
+    not answer, or any other error of ours, exits with its own code. Anything else is a bug
+    and keeps its traceback.
+    """
     try:
         app()
-    except DripBridgeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
+    except Exception as exc:
+        from dripbridge.operator_errors import explain
+
+        known = explain(exc)
+        if known is None:
+            raise
+        typer.echo(f"error: {known}", err=True)
+        sys.exit(known.exit_code)

@@ -5,13 +5,25 @@ Messages are written for the operator: they say what went wrong and what to do a
 
 from __future__ import annotations
 
+from dripbridge.exit_codes import ExitCode
+
 
 class DripBridgeError(Exception):
-    """Base class of every error drip-bridge raises on purpose."""
+    """Base class of every error drip-bridge raises on purpose.
+
+    ``exit_code`` is the status the command line exits with when the error ends a command.
+    """
+
+    exit_code: int = ExitCode.FAILED
 
 
 class ConfigError(DripBridgeError):
-    """A setting is missing or invalid; the message names the variable to fix."""
+    """A setting is missing, invalid or refused; the message names the variable to fix.
+
+    Fatal: retrying cannot help, so a process that meets one stops (exit code 78).
+    """
+
+    exit_code = ExitCode.CONFIG
 
 
 class ServiceUnavailable(DripBridgeError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +19,9 @@ from dripbridge.errors import ConfigError
 
 RECORD_OVERHEAD_BYTES = 64 * 1024
 """Room in a Kafka record beyond the body: key, headers and the record batch's framing."""
+
+DATABASE_SCHEMES = ("postgresql+psycopg", "postgresql", "postgres")
+"""URL schemes of ``DRIP_DATABASE_URL``: PostgreSQL through psycopg 3, the only driver used."""
 
 
 MAX_JSON_DEPTH_CEILING = 200
@@ -120,6 +124,13 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port for a consumer's /metrics; 0 turns it off."
     )
+    shutdown_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Longest a consumer process or the receiver takes to stop after SIGTERM, "
+        "even with Kafka frozen; the supervisor of `stack` waits this long plus a margin.",
+    )
 
     # --- DRIP API (webhook registration) ------------------------------------------------
     api_base_url: str = "https://api.drip.re/api/v1"
@@ -189,6 +200,30 @@ class Settings(BaseSettings):
                 f"DRIP_TOPIC_REPLICATION_FACTOR={rf}: no write could succeed"
             )
         return self
+
+    @field_validator("streak_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Paris"
+            ) from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: str) -> str:
+        scheme, sep, _ = value.partition("://")
+        if not sep or scheme not in DATABASE_SCHEMES:
+            # The URL is not echoed: it holds the password.
+            named = f"unsupported URL scheme {scheme}://" if sep else "not a URL"
+            raise ValueError(
+                f"{named}: use postgresql://user:password@host:port/database "
+                "(PostgreSQL is the only database drip-bridge uses)"
+            )
+        return value
 
     def require_webhook_secrets(self) -> list[bytes]:
         """The secrets as bytes, or a ConfigError telling the operator what to set."""

@@ -33,3 +33,28 @@ def test_entry_points_refuse_without_secret(entry: object) -> None:
     settings = Settings(_env_file=None, webhook_secrets=[])  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="DRIP_WEBHOOK_SECRETS"):
         entry(settings)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            'Traceback (most recent call last):\n  File "x.py", line 1\n'
+            "dripbridge.errors.ServiceUnavailable: Kafka did not answer: start it\n",
+            "start-up failed: Kafka did not answer: start it",
+        ),
+        (
+            'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: a bug\n',
+            'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: a bug\n',
+        ),
+        ("Application startup failed. Exiting.", "Application startup failed. Exiting."),
+    ],
+)
+def test_startup_tracebacks_of_our_errors_become_one_line(message: str, expected: str) -> None:
+    import logging
+
+    from bridge.server import OperatorErrorLines
+
+    record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, message, None, None)
+    assert OperatorErrorLines().filter(record)
+    assert record.getMessage() == expected

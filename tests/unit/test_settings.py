@@ -80,3 +80,36 @@ def test_receiver_defaults() -> None:
     settings = _settings()
     assert (settings.publish_timeout_s, settings.retry_after_s) == (10.0, 5)
     assert settings.max_body_bytes == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("streak_timezone", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("streak_timezone", "", "unknown time zone"),
+        ("database_url", "mysql://drip:drip@127.0.0.1/drip", "unsupported URL scheme mysql://"),
+        ("database_url", "sqlite:///drip.db", "unsupported URL scheme sqlite://"),
+        ("database_url", "host=127.0.0.1 password=secret", "not a URL"),
+        ("shutdown_timeout_s", 0, "greater than 0"),
+    ],
+)
+def test_refused_at_start(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _settings(**{field: value})
+    assert message in str(caught.value)
+    assert "secret" not in caught.value.errors()[0]["msg"]  # the URL's password is not echoed
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("streak_timezone", "Europe/Paris"),
+        ("streak_timezone", "UTC"),
+        ("database_url", "postgresql://drip:drip@127.0.0.1:5432/drip"),
+        ("database_url", "postgres://drip:drip@db/drip"),
+        ("database_url", "postgresql+psycopg://drip:drip@db:5433/drip"),
+        ("shutdown_timeout_s", 2.5),
+    ],
+)
+def test_accepted_at_start(field: str, value: object) -> None:
+    assert getattr(_settings(**{field: value}), field) == value
