@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from dripbridge import logs
 from dripbridge.consumers_cli import consumers_command
+from dripbridge.demo_cli import EPILOG as DEMO_EPILOG
+from dripbridge.demo_cli import demo_command
 from dripbridge.errors import DripBridgeError
 from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
 from dripbridge.replay_cli import replay_command
@@ -34,6 +36,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("send-test", epilog=SEND_TEST_EPILOG)(send_test_command)
+app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 
