@@ -7,6 +7,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -270,3 +271,10 @@ def test_help_states_the_limits() -> None:
 
     assert f"At most {MAX_IN_FLIGHT} requests are in flight" in text
     assert f"{MAX_ATTEMPTS} posts in all" in text
+
+
+def test_the_readme_introduces_the_demo_before_its_queries() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Query it with SQL") :]
+
+    assert section.index("`drip-bridge demo`") < section.index("```sql")
