@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from dripbridge import logs
 from dripbridge.consumers_cli import consumers_command
+from dripbridge.demo_cli import EPILOG as DEMO_EPILOG
+from dripbridge.demo_cli import demo_command
 from dripbridge.exit_codes import ExitCode
 from dripbridge.local.kafka_cluster import MAX_NODES
 from dripbridge.psql_cli import CONTEXT_SETTINGS as PSQL_CONTEXT
@@ -37,6 +39,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("send-test", epilog=SEND_TEST_EPILOG)(send_test_command)
+app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)

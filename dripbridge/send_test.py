@@ -76,19 +76,31 @@ def describe(body: bytes) -> tuple[str, str]:
     return str(event.get("type", "-")), event_identity(event)
 
 
-def post_signed(client: httpx.Client, url: str, body: bytes, secret: bytes) -> Outcome:
-    """POST ``body`` signed with ``secret``; transport errors propagate as httpx raises them."""
-    response = client.post(
-        url,
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Drip-Signature": signature_for(body, secret),
-        },
-    )
+def signed_headers(body: bytes, secret: bytes) -> dict[str, str]:
+    """The headers DRIP sends with ``body``: its content type and signature."""
+    return {"Content-Type": "application/json", "X-Drip-Signature": signature_for(body, secret)}
+
+
+def outcome_of(response: httpx.Response, body: bytes) -> Outcome:
+    """What the receiver answered to ``body``, its text on one line and cut to 500 characters."""
     event_type, identity = describe(body)
     answer = " ".join(response.text.split())[:500]
     return Outcome(response.status_code, event_type, identity, answer)
+
+
+def post_signed(client: httpx.Client, url: str, body: bytes, secret: bytes) -> Outcome:
+    """POST ``body`` signed with ``secret``; transport errors propagate as httpx raises them."""
+    response = client.post(url, content=body, headers=signed_headers(body, secret))
+    return outcome_of(response, body)
+
+
+def signing_secret(settings: Settings) -> bytes:
+    """The first of DRIP_WEBHOOK_SECRETS, the one DRIP signs with; exits CONFIG without one."""
+    try:
+        return settings.require_webhook_secrets()[0]
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ExitCode.CONFIG) from None
 
 
 def _bodies(
@@ -167,11 +179,7 @@ def send_test_command(
             f"that the receiver publishes to {settings.topic_prefix}.{OTHER}",
             err=True,
         )
-    try:
-        secret = settings.require_webhook_secrets()[0]
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(ExitCode.CONFIG) from None
+    secret = signing_secret(settings)
     target = url or receiver_url(settings)
     refused: list[int] = []
     with httpx.Client(timeout=settings.publish_timeout_s + 5) as client:

@@ -91,6 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver listens with a backlog of 5; concurrent clients (`drip-bridge demo` keeps
+    # 16 requests in flight) overflow it and some connections are reset.
+    request_queue_size = 128
     owner: _Standin
 
 

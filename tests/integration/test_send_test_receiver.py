@@ -6,22 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from typer.testing import CliRunner
 
-from bridge.app import WEBHOOK_PATH, create_app
-from bridge.server import uvicorn_config
 from dripbridge.cli import app
 from dripbridge.contract import Envelope, event_identity, topic_for
 from dripbridge.settings import Settings
 from tests.factories import TEST_SECRET
-from tests.ports import free_port
+from tests.receivers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +26,8 @@ _LINE = re.compile(r"^\[\d+/\d+\] HTTP (\d+) (\S+) id=(\S+) receiver: (.*)$", re
 @pytest.fixture
 def receiver(settings: Settings) -> Iterator[str]:
     """The real receiver app under uvicorn in a thread; yields its webhook URL."""
-    settings = settings.model_copy(update={"http_host": "127.0.0.1", "http_port": free_port()})
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the receiver did not start within 30 s"
-    yield f"http://127.0.0.1:{settings.http_port}{WEBHOOK_PATH}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(settings) as url:
+        yield url
 
 
 async def _record_at(settings: Settings, topic: str, partition: int, offset: int) -> ConsumerRecord:
