@@ -5,14 +5,20 @@ and it needs only the body, two headers and a JSON answer.
 
 Order of checks (each failure answers at once and publishes nothing):
     413  body over ``max_body_bytes`` (declared length first, then counted while reading)
+    408  body not received within ``body_timeout_s``
     401  signature missing, malformed, or matching no secret in either form
     400  body not UTF-8 JSON, not an object, or without a non-empty string ``type``
     503  Kafka did not acknowledge in ``publish_timeout_s`` (with ``Retry-After``)
     200  Kafka acknowledged: ``{"event_id", "topic", "partition", "offset"}``
+
+A client over its failure budget (:mod:`bridge.guard`) gets 429 with ``Retry-After`` instead
+of 401, 400 or 413, and its signatures are checked in the raw form only; a correctly signed
+delivery is still accepted. 413 and 408 close the connection: the rest of the body is unread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +27,7 @@ import orjson
 
 from bridge import signature
 from bridge.accesslog import AccessLog
+from bridge.guard import BUDGETED_STATUSES, RequestGuard
 from bridge.ingest import InvalidEvent, build_record, decode_json, require_event
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
@@ -29,6 +36,7 @@ from dripbridge.settings import Settings
 
 Scope = dict[str, Any]
 _JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
 
 
 class _Refused(Exception):
@@ -52,6 +60,7 @@ class WebhookEndpoint:
         self._metrics = metrics
         self._access_log = access_log
         self._retry_after = (b"retry-after", str(settings.retry_after_s).encode("ascii"))
+        self._guard = RequestGuard(settings)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -63,9 +72,12 @@ class WebhookEndpoint:
             declared, header = _headers(scope)
             if declared is not None and declared > self._max_body:
                 raise _Refused(413, f"body larger than {self._max_body} bytes")
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, started)
             try:
-                form = self._verifier.verify(header, body)
+                if self._guard.over_budget(scope, started):
+                    form = self._raw_only(header, body)
+                else:
+                    form = self._verifier.verify(header, body)
             except signature.BadSignature as exc:
                 self._metrics.signature_failure(exc.reason)
                 raise _Refused(401, str(exc)) from None
@@ -97,6 +109,14 @@ class WebhookEndpoint:
         except _Refused as refused:
             status = refused.status
             message = refused.message
+            if status in BUDGETED_STATUSES:
+                retry_after = self._guard.retry_after(scope, started)
+                if retry_after:
+                    status = 429
+                    message = f"too many failed requests from this client ({message})"
+                    extra.append((b"retry-after", str(retry_after).encode("ascii")))
+            if status in (408, 413):
+                extra.append(_CLOSE)
             payload = orjson.dumps({"error": message})
         await _answer(send, status, payload, extra)
         self._metrics.request(status, event_type)
@@ -112,7 +132,27 @@ class WebhookEndpoint:
             message,
         )
 
-    async def _read_body(self, receive: Any) -> bytes:
+    def _raw_only(self, header: bytes | None, body: bytes) -> signature.Form:
+        """The raw-form check alone, for a client over its failure budget: a correctly signed
+        delivery still passes, and a wrong one skips the costlier compact-form check."""
+        if self._verifier.matches(signature.parse_header(header), body):
+            return signature.Form.RAW
+        raise signature.BadSignature(signature.Failure.MISMATCH)
+
+    async def _read_body(self, receive: Any, started: float) -> bytes:
+        task = self._guard.reading(started)
+        try:
+            return await self._receive_body(receive)
+        except asyncio.CancelledError:
+            if not self._guard.timed_out(task):
+                raise
+            raise _Refused(
+                408, f"body not received within {self._guard.body_timeout_s:g} s"
+            ) from None
+        finally:
+            self._guard.read_done(task)
+
+    async def _receive_body(self, receive: Any) -> bytes:
         message = await receive()
         body: bytes = message.get("body", b"")
         if not message.get("more_body", False):
