@@ -2,18 +2,17 @@
 
 Neither costs a valid delivery more than a comparison, a clock read it already made and two
 dict operations: the client's address is looked up only when a request failed, or while some
-client is over its budget; the body timeout is a dict entry swept once per period (see
-:mod:`bridge.deadlines`), not a timer per request.
+client is over its budget; the body timeout is a dict entry swept every tick (the publish
+deadlines of :mod:`bridge.pacing`), not a timer per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any
 
-from bridge.deadlines import Deadlines, Sweep
+from bridge.pacing import Deadlines
 from bridge.ratelimit import FailureBudget, client_address, parse_networks
 from dripbridge.settings import Settings
 
@@ -34,9 +33,9 @@ class RequestGuard:
             settings.failure_rate_per_s, settings.failure_burst, settings.failure_clients_max
         )
         self._proxies = parse_networks(settings.trusted_proxies)
-        self._reading: Deadlines[asyncio.Task[Any]] = Deadlines(settings.body_timeout_s)
-        self._timed_out: set[asyncio.Task[Any]] = set()
-        self._sweep: Sweep[asyncio.Task[Any]] | None = None
+        # The publish deadlines' sweep, reused: cancels a body read that outlives its limit.
+        self._reading = Deadlines(settings.body_timeout_s)
+        self._sweeping = False
         self.body_timeout_s = settings.body_timeout_s
 
     # --- failure budget -----------------------------------------------------------------------
@@ -63,31 +62,17 @@ class RequestGuard:
 
     # --- body timeout -------------------------------------------------------------------------
 
-    def reading(self, now: float) -> asyncio.Task[Any] | None:
+    def reading(self) -> asyncio.Task[Any] | None:
         """Start the body deadline of the current request; its key for :meth:`read_done`."""
         task = asyncio.current_task()
         if task is None:
             return None
-        if self._sweep is None:
-            self._sweep = Sweep(
-                asyncio.get_running_loop(), self._reading, self._too_slow, time.perf_counter
-            )
-        self._reading.start(task, now)
+        if not self._sweeping:
+            self._reading.start()
+            self._sweeping = True
+        self._reading.watch(task)
         return task
 
-    def read_done(self, task: asyncio.Task[Any] | None) -> None:
-        if task is not None:
-            self._reading.finish(task)
-
-    def _too_slow(self, task: asyncio.Task[Any]) -> None:
-        self._timed_out.add(task)
-        task.cancel()
-
-    def timed_out(self, task: asyncio.Task[Any] | None) -> bool:
-        """Whether a cancellation of ``task`` came from its body deadline; if so it is undone
-        and the request may answer 408. Any other cancellation must propagate."""
-        if task is None or task not in self._timed_out:
-            return False
-        self._timed_out.discard(task)
-        task.uncancel()
-        return True
+    def read_done(self, task: asyncio.Task[Any] | None) -> bool:
+        """Stop the body deadline; True (the cancellation undone) if the body was too late."""
+        return task is not None and self._reading.release(task)

@@ -4,8 +4,8 @@ uvicorn arms its keep-alive timer only after a response, and cancels it at the f
 the next request: a connection that never sends a request, or sends its headers a byte at a
 time (slowloris), is kept for ever. Here each connection must complete a request's headers
 within ``header_timeout_s`` of opening, and of the first byte of each later request; a late
-one is answered 408 and closed. Deadlines are swept once per period (see
-:mod:`bridge.deadlines`), so a request pays a dict store and a dict pop, not a timer.
+one is answered 408 and closed. One sweep per period checks the server's connections, so a
+request pays two attribute stores, not a timer (``call_later`` and its cancel, about 2 us).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from bridge.deadlines import Deadlines, Sweep
-
 _TIMEOUT_BODY = b"request headers not received in time"
 _TIMEOUT_ANSWER = (
     b"HTTP/1.1 408 Request Timeout\r\n"
@@ -28,21 +26,26 @@ _TIMEOUT_ANSWER = (
     b"connection: close\r\n\r\n%s"
 ) % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
 
-# One deadline registry and sweep per server (per event loop), shared by its connections.
-_SERVERS: weakref.WeakKeyDictionary[ServerState, Deadlines[HeaderTimeoutProtocol]] = (
-    weakref.WeakKeyDictionary()
-)
+_NO_DEADLINE = float("inf")
+
+# Servers (one per event loop) whose connections a sweep already checks.
+_SWEPT: weakref.WeakSet[ServerState] = weakref.WeakSet()
 
 
-def _headers_deadlines(
-    server_state: ServerState, loop: asyncio.AbstractEventLoop, limit_s: float
-) -> Deadlines[HeaderTimeoutProtocol]:
-    deadlines = _SERVERS.get(server_state)
-    if deadlines is None:
-        deadlines = Deadlines(limit_s)
-        _SERVERS[server_state] = deadlines
-        Sweep(loop, deadlines, HeaderTimeoutProtocol.headers_too_late)
-    return deadlines
+def sweep_period(timeout_s: float) -> float:
+    """How often a server checks its connections: a quarter of the timeout, within 0.1-1 s."""
+    return min(1.0, max(0.1, timeout_s / 4))
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, state: ServerState, period: float) -> None:
+    """Close this server's connections past their header deadline, then sweep again."""
+    try:
+        now = loop.time()
+        for connection in list(state.connections):
+            if isinstance(connection, HeaderTimeoutProtocol) and connection.headers_due <= now:
+                connection.headers_too_late()
+    finally:
+        loop.call_later(period, _sweep, loop, state, period)
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
@@ -62,27 +65,31 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         header_timeout_s: float,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self._headers = _headers_deadlines(server_state, self.loop, header_timeout_s)
+        self._header_timeout_s = header_timeout_s
+        self.headers_due = _NO_DEADLINE
+        """Loop time by which the current request's headers must be complete."""
+        if server_state not in _SWEPT:
+            _SWEPT.add(server_state)
+            period = sweep_period(header_timeout_s)
+            self.loop.call_later(period, _sweep, self.loop, server_state, period)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._headers.start(self, self.loop.time())
+        self.headers_due = self.loop.time() + self._header_timeout_s
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        # Keeps the deadline set at connection_made for a first request.
-        self._headers.start(self, self.loop.time())
+        # A first request keeps the deadline its connection started with.
+        if self.headers_due == _NO_DEADLINE:
+            self.headers_due = self.loop.time() + self._header_timeout_s
 
     def on_headers_complete(self) -> None:
-        self._headers.finish(self)
+        self.headers_due = _NO_DEADLINE
         super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._headers.finish(self)
-        super().connection_lost(exc)
 
     def headers_too_late(self) -> None:
         """Answer 408 and close; a response still being written is only cut off."""
+        self.headers_due = _NO_DEADLINE
         if self.transport.is_closing():
             return
         if self.cycle is None or self.cycle.response_complete:

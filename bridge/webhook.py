@@ -72,7 +72,7 @@ class WebhookEndpoint:
             declared, header = _headers(scope)
             if declared is not None and declared > self._max_body:
                 raise _Refused(413, f"body larger than {self._max_body} bytes")
-            body = await self._read_body(receive, started)
+            body = await self._read_body(receive)
             try:
                 if self._guard.over_budget(scope, started):
                     form = self._raw_only(header, body)
@@ -139,18 +139,21 @@ class WebhookEndpoint:
             return signature.Form.RAW
         raise signature.BadSignature(signature.Failure.MISMATCH)
 
-    async def _read_body(self, receive: Any, started: float) -> bytes:
-        task = self._guard.reading(started)
+    async def _read_body(self, receive: Any) -> bytes:
+        task = self._guard.reading()
         try:
-            return await self._receive_body(receive)
+            body = await self._receive_body(receive)
         except asyncio.CancelledError:
-            if not self._guard.timed_out(task):
+            if not self._guard.read_done(task):
                 raise
             raise _Refused(
                 408, f"body not received within {self._guard.body_timeout_s:g} s"
             ) from None
-        finally:
+        except BaseException:
             self._guard.read_done(task)
+            raise
+        self._guard.read_done(task)
+        return body
 
     async def _receive_body(self, receive: Any) -> bytes:
         message = await receive()
