@@ -109,14 +109,14 @@ class WebhookEndpoint:
         except _Refused as refused:
             status = refused.status
             message = refused.message
+            if status in (408, 413):  # the rest of the body is unread
+                extra.append(_CLOSE)
             if status in BUDGETED_STATUSES:
                 retry_after = self._guard.retry_after(scope, started)
                 if retry_after:
                     status = 429
                     message = f"too many failed requests from this client ({message})"
                     extra.append((b"retry-after", str(retry_after).encode("ascii")))
-            if status in (408, 413):
-                extra.append(_CLOSE)
             payload = orjson.dumps({"error": message})
         await _answer(send, status, payload, extra)
         self._metrics.request(status, event_type)
