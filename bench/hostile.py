@@ -6,7 +6,7 @@ environment, the local Kafka) and sends valid signed deliveries at 500/s from 12
 
 junk       wrongly signed ~1 KB bodies at 2,000/s (loadgen)
 slowloris  1,000 connections sending request headers a byte every 2-4 s (asyncio)
-deep-json  bodies nested 100,000 deep, half signed, half wrongly signed, at 500/s (loadgen)
+deep-json  bodies nested 5,000 deep, half signed, half wrongly signed, at 500/s (loadgen)
 oversize   2 MiB declared in Content-Length, and 1.1 MiB chunked, at 100/s (loadgen)
 
 Each phase runs ``--seconds`` of valid traffic, the attack starting ``--lead`` seconds before;
@@ -92,8 +92,9 @@ def _sign(body: bytes, secret: str) -> str:
 
 
 def _write_deep(path: Path, secret: str) -> None:
-    """Arrays nested 100,000 deep (far past any JSON decoder's limit), signed and not."""
-    body = b'{"type": "member.joined", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    """Arrays nested 5,000 deep (past orjson's 1,024 and Python's recursion limit), signed and
+    not."""
+    body = b'{"type": "member.joined", "data": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
     with path.open("wb") as out:
         out.write(_record(_post(body, _sign(body, secret))))
         out.write(_record(_post(body, _sign(body, _WRONG_SECRET))))
@@ -228,15 +229,25 @@ async def _delete_topics(settings: Settings, prefix: str) -> None:
         await admin.close()
 
 
-def _mib_body() -> bytes:
-    """A pretty-printed JSON event of just under 1 MiB: the costliest body to refuse (its
-    compact form must be decoded and written again before the signature is known bad)."""
-    items = [{"id": i, "name": f"item {i}", "tags": ["a", "b"]} for i in range(16_000)]
-    event = {"type": "member.joined", "data": {"items": items}}
+def _mib_body(size: int) -> bytes:
+    """A pretty-printed JSON event of at most ``size`` bytes, nearly that: the costliest body
+    to refuse (its compact form is decoded and written again before the signature is known
+    bad). Items are added in steps, each body measured once."""
+    event: dict[str, Any] = {"type": "member.joined", "data": {"items": []}}
+    items: list[dict[str, Any]] = event["data"]["items"]
     body = json.dumps(event, indent=2).encode()
-    while len(body) > 1024 * 1024:
-        items.pop()
-        body = json.dumps(event, indent=2).encode()
+    step = 1024
+    while step:
+        start = len(items)
+        items.extend(
+            {"id": i, "name": f"item {i}", "tags": ["a", "b"]} for i in range(start, start + step)
+        )
+        candidate = json.dumps(event, indent=2).encode()
+        if len(candidate) <= size:
+            body = candidate
+        else:
+            del items[start:]
+            step //= 2
     return body
 
 
@@ -270,7 +281,7 @@ async def _answer_cpu_ms(settings: Settings, body: bytes, count: int) -> tuple[f
 
 
 def _cpu_report(settings: Settings, count: int) -> None:
-    body = _mib_body()
+    body = _mib_body(settings.max_body_bytes)
     unlimited = settings.model_copy(update={"failure_burst": 10**9})
     ms_401, statuses_401 = asyncio.run(_answer_cpu_ms(unlimited, body, count))
     limited = settings.model_copy(update={"failure_burst": 1, "failure_rate_per_s": 0.001})

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     failure_clients_max: int = Field(
         10_000, ge=1, description="Clients whose failure budget is remembered (LRU)."
     )
+    compact_signature_max_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="Largest body whose signature is also checked in the compact form.",
+    )
     header_timeout_s: float = Field(
         5.0, gt=0, description="Time to send a request's headers before 408 and close."
     )

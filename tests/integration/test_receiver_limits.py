@@ -4,6 +4,7 @@ still pass, and slow headers, slow bodies and idle connections are cut off (408)
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.integration
 BURST = 5
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 1.0
+COMPACT_MAX = 2000
 
 
 @pytest.fixture
@@ -42,6 +44,7 @@ def port(settings: Settings, tmp_path: Path) -> Iterator[int]:
         DRIP_FAILURE_RATE_PER_S="0.5",
         DRIP_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
         DRIP_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
+        DRIP_COMPACT_SIGNATURE_MAX_BYTES=str(COMPACT_MAX),
     )
     log = tmp_path / "serve.log"
     cli = Path(sys.executable).with_name("drip-bridge")
@@ -106,6 +109,20 @@ def test_failures_run_out_of_budget_and_valid_deliveries_still_pass(
     assert 'drip_webhook_requests_total{event_type="",status="429"} 4.0' in metrics
     topic = contract.topic_for(settings.topic_prefix, "member.points.awarded")
     assert asyncio.run(_stored(settings, topic)) == 3
+
+
+@pytest.mark.parametrize(
+    ("padding", "status"), [(0, 200), (COMPACT_MAX, 401)], ids=["small", "over the limit"]
+)
+def test_compact_form_signatures_count_only_up_to_their_size_limit(
+    port: int, padding: int, status: int
+) -> None:
+    event = make_event("member.points.awarded", id=f"evt-compact-{padding}", note="x" * padding)
+    body = pretty_body(event)
+    compact = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        answer = _post(client, body, sign(compact))
+    assert answer.status_code == status, answer.text
 
 
 def _read_all(sock: socket.socket, timeout_s: float) -> bytes:
