@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 
 from bench.harness import LoadGen, Server, free_port
 from bench.signed_requests import bodies, write_requests
@@ -280,11 +281,12 @@ async def _answer_cpu_ms(settings: Settings, body: bytes, count: int) -> tuple[f
     return (time.process_time() - started) / count * 1000, statuses
 
 
-def _cpu_report(settings: Settings, count: int) -> None:
+def _cpu_report(settings: Settings, secret: str, count: int) -> None:
     body = _mib_body(settings.max_body_bytes)
-    unlimited = settings.model_copy(update={"failure_burst": 10**9})
+    keyed = {"webhook_secrets": [SecretStr(secret)]}
+    unlimited = settings.model_copy(update={**keyed, "failure_burst": 10**9})
     ms_401, statuses_401 = asyncio.run(_answer_cpu_ms(unlimited, body, count))
-    limited = settings.model_copy(update={"failure_burst": 1, "failure_rate_per_s": 0.001})
+    limited = settings.model_copy(update={**keyed, "failure_burst": 1, "failure_rate_per_s": 0.001})
     ms_429, statuses_429 = asyncio.run(_answer_cpu_ms(limited, body, count))
     verdict = "PASS" if ms_401 <= TARGET_401_CPU_MS else "FAIL"
     print(
@@ -366,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"target: valid p99 under {name} within {TARGET_P99_RATIO:g}x of quiet: "
                 f"{ratios[name]:.1f}x  {verdict}"
             )
-    _cpu_report(settings, args.cpu_requests)
+    _cpu_report(settings, secret, args.cpu_requests)
 
 
 if __name__ == "__main__":
