@@ -119,8 +119,15 @@ class LoadGen:
         )
 
     def run(
-        self, port: int, requests: Path, rate: float, seconds: float, conns: int
+        self,
+        port: int,
+        requests: Path,
+        rate: float,
+        seconds: float,
+        conns: int,
+        source: str | None = None,
     ) -> dict[str, Any]:
+        """One open-loop step; ``source`` is the loopback address to send from."""
         argv = [
             str(self.binary),
             f"-addr=127.0.0.1:{port}",
@@ -129,6 +136,7 @@ class LoadGen:
             f"-duration={seconds}s",
             f"-conns={conns}",
             "-drain=10s",
+            *([f"-source={source}"] if source else []),
         ]
         done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120)
         result: dict[str, Any] = json.loads(done.stdout)

@@ -1,4 +1,4 @@
-"""Running the receiver under uvicorn (uvloop event loop, httptools parser).
+"""Running the receiver under uvicorn (uvloop event loop, httptools parser, limits).
 
 One process by default; with ``http_workers`` > 1, uvicorn's supervisor runs that many worker
 processes on one listening socket, each building its own app (and so its own producer) from
@@ -7,15 +7,19 @@ the environment through :func:`worker_app`.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from bridge.protocol import HeaderTimeoutProtocol
 from dripbridge import logs
 from dripbridge.settings import Settings
 
@@ -33,7 +37,15 @@ def uvicorn_config(app: ASGIApp | str, settings: Settings) -> uvicorn.Config:
         host=settings.http_host,
         port=settings.http_port,
         loop="uvloop",
-        http="httptools",
+        # httptools, plus the header timeout uvicorn lacks (bridge.protocol).
+        http=cast(
+            "type[asyncio.Protocol]",
+            functools.partial(HeaderTimeoutProtocol, header_timeout_s=settings.header_timeout_s),
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        # Beyond this many connections (or requests in progress), uvicorn answers 503 and
+        # closes; its 503 carries no Retry-After (docs/reliability.md).
+        limit_concurrency=settings.max_connections,
         lifespan="on",
         # One structured line per request comes from bridge.access; uvicorn's would double it.
         access_log=False,

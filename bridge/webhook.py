@@ -7,15 +7,23 @@ The record published holds the bytes the signature covered (the body, or its com
 
 Order of checks (each failure answers at once and publishes nothing):
     413  body over ``max_body_bytes`` (declared length first, then counted while reading)
+    408  body not received within ``body_timeout_s``
     401  signature missing, repeated, malformed, or matching no secret in either form
     400  body not UTF-8 JSON, nested deeper than ``max_json_depth``, not an object, without a
          non-empty string ``type``, or with a type or identifier over the contract's limits
     503  Kafka did not acknowledge in ``publish_timeout_s`` (with ``Retry-After``)
     200  Kafka acknowledged: ``{"event_id", "topic", "partition", "offset"}``
+
+A client over its failure budget (:mod:`bridge.guard`) gets 429 with ``Retry-After`` instead
+of 401, 400 or 413, and its signatures are checked in the raw form only; a correctly signed
+delivery is still accepted. Bodies over ``compact_signature_max_bytes`` are checked in the
+raw form only, so refusing a large wrongly signed body costs one HMAC. 413 and 408 close
+the connection: the rest of the body is unread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +32,7 @@ import orjson
 
 from bridge import signature
 from bridge.accesslog import AccessLog
+from bridge.guard import BUDGETED_STATUSES, RequestGuard
 from bridge.ingest import InvalidEvent, build_record, decode_json, require_event
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
@@ -32,6 +41,7 @@ from dripbridge.settings import Settings
 
 Scope = dict[str, Any]
 _JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
 
 
 class _Refused(Exception):
@@ -58,6 +68,8 @@ class WebhookEndpoint:
         self._metrics = metrics
         self._access_log = access_log
         self._retry_after = (b"retry-after", str(settings.retry_after_s).encode("ascii"))
+        self._guard = RequestGuard(settings)
+        self._compact_max = settings.compact_signature_max_bytes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -73,7 +85,10 @@ class WebhookEndpoint:
             try:
                 if repeated:
                     raise signature.BadSignature(signature.Failure.DUPLICATE)
-                form, signed = self._verifier.verify(header, body)
+                compact = len(body) <= self._compact_max and not self._guard.over_budget(
+                    scope, started
+                )
+                form, signed = self._verifier.verify(header, body, compact=compact)
             except signature.BadSignature as exc:
                 self._metrics.signature_failure(exc.reason)
                 raise _Refused(401, str(exc)) from None
@@ -105,6 +120,14 @@ class WebhookEndpoint:
         except _Refused as refused:
             status = refused.status
             message = refused.message
+            if status in (408, 413):  # the rest of the body is unread
+                extra.append(_CLOSE)
+            if status in BUDGETED_STATUSES:
+                retry_after = self._guard.retry_after(scope, started)
+                if retry_after:
+                    status = 429
+                    message = f"too many failed requests from this client ({message})"
+                    extra.append((b"retry-after", str(retry_after).encode("ascii")))
             payload = orjson.dumps({"error": message})
         await _answer(send, status, payload, extra)
         self._metrics.request(status, event_type)
@@ -121,6 +144,22 @@ class WebhookEndpoint:
         )
 
     async def _read_body(self, receive: Any) -> bytes:
+        task = self._guard.reading()
+        try:
+            body = await self._receive_body(receive)
+        except asyncio.CancelledError:
+            if not self._guard.read_done(task):
+                raise
+            raise _Refused(
+                408, f"body not received within {self._guard.body_timeout_s:g} s"
+            ) from None
+        except BaseException:
+            self._guard.read_done(task)
+            raise
+        self._guard.read_done(task)
+        return body
+
+    async def _receive_body(self, receive: Any) -> bytes:
         message = await receive()
         body: bytes = message.get("body", b"")
         if not message.get("more_body", False):

@@ -120,18 +120,27 @@ async def send_history(
 
 
 def demo_command(
-    realm: Annotated[str, typer.Option(help="Realm id of the history.")] = DEFAULT_REALM,
+    realm: Annotated[
+        str, typer.Option(metavar="REALM_ID", help="Realm id of the history.")
+    ] = DEFAULT_REALM,
     members: Annotated[
         int,
-        typer.Option(min=MIN_MEMBERS, max=MAX_MEMBERS, help="Members, member-1 to member-N."),
+        typer.Option(
+            min=MIN_MEMBERS, max=MAX_MEMBERS, metavar="N", help="Members, member-1 to member-N."
+        ),
     ] = 25,
     days: Annotated[
-        int, typer.Option(min=MIN_DAYS, max=MAX_DAYS, help="Calendar days, ending today.")
+        int,
+        typer.Option(min=MIN_DAYS, max=MAX_DAYS, metavar="N", help="Calendar days, ending today."),
     ] = 42,
-    seed: Annotated[int, typer.Option(help="Same seed, same history (its times end now).")] = 1,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Same seed, same history (its times end now).")
+    ] = 1,
     url: Annotated[
         str | None,
-        typer.Option(help="Receiver URL; default: from DRIP_HTTP_HOST and DRIP_HTTP_PORT."),
+        typer.Option(
+            metavar="URL", help="Receiver URL; default: from DRIP_HTTP_HOST and DRIP_HTTP_PORT."
+        ),
     ] = None,
 ) -> None:
     """Send a realm's signed history, up to now, so the README's SQL queries return rows.

@@ -7,6 +7,7 @@ settings are built once, at the entry point (the CLI), and handed down; inner mo
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -59,6 +60,38 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long to wait for Kafka's ack before answering 503."
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503.")
+    # Abuse limits of the receiver; docs/reliability.md lists each with the answer it gives.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or CIDR networks of reverse proxies whose "
+        "X-Forwarded-For names the client; empty: the socket peer is the client.",
+    )
+    failure_rate_per_s: float = Field(
+        5.0, gt=0, description="Failed requests (401, 400, 413) a client may make per second."
+    )
+    failure_burst: int = Field(
+        20, ge=1, description="Failed requests a client may make at once before getting 429."
+    )
+    failure_clients_max: int = Field(
+        10_000, ge=1, description="Clients whose failure budget is remembered (LRU)."
+    )
+    compact_signature_max_bytes: int = Field(
+        64 * 1024,
+        ge=0,
+        description="Largest body whose signature is also checked in the compact form.",
+    )
+    header_timeout_s: float = Field(
+        5.0, gt=0, description="Time to send a request's headers before 408 and close."
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, description="Time to send a request's body before 408 and close."
+    )
+    keep_alive_timeout_s: int = Field(
+        5, ge=1, description="Idle time allowed between requests on one connection."
+    )
+    max_connections: int = Field(
+        2048, ge=1, description="Open connections (or requests in progress) before 503."
+    )
 
     # --- receiver spool (verified events kept on local disk while Kafka is away) -----------
     spool_enabled: bool = Field(
@@ -154,6 +187,26 @@ class Settings(BaseSettings):
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"DRIP_TRUSTED_PROXIES: {entry!r} is not an IP address or CIDR network "
+                    "(write e.g. 10.0.0.5,10.1.0.0/16)"
+                ) from None
         return value
 
     @field_validator("webhook_secrets")

@@ -62,11 +62,21 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long to keep arriving")
 	conns := flag.Int("conns", 256, "keep-alive connections")
 	drain := flag.Duration("drain", 10*time.Second, "how long to wait for answers after the last arrival")
+	source := flag.String("source", "", "loopback address to send from (default: the kernel's choice)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
 		fail("refusing non-loopback address %q", *addr)
+	}
+	var dialer net.Dialer
+	dialer.Timeout = 5 * time.Second
+	if *source != "" {
+		ip := net.ParseIP(*source)
+		if ip == nil || !ip.IsLoopback() {
+			fail("refusing non-loopback source %q", *source)
+		}
+		dialer.LocalAddr = &net.TCPAddr{IP: ip}
 	}
 	reqs, err := readRequests(*reqFile)
 	if err != nil {
@@ -87,7 +97,7 @@ func main() {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			samples[w], firstErr[w] = worker(*addr, reqs, jobs, start, deadline, total / *conns + 16)
+			samples[w], firstErr[w] = worker(&dialer, *addr, reqs, jobs, start, deadline, total / *conns + 16)
 		}(w)
 	}
 
@@ -106,13 +116,13 @@ func main() {
 }
 
 // worker sends jobs over one keep-alive connection, redialling after a failure.
-func worker(addr string, reqs [][]byte, jobs <-chan job, start, deadline time.Time, hint int) ([]sample, error) {
+func worker(dialer *net.Dialer, addr string, reqs [][]byte, jobs <-chan job, start, deadline time.Time, hint int) ([]sample, error) {
 	out := make([]sample, 0, hint)
 	var first error
 	var conn net.Conn
 	var rd *bufio.Reader
 	dial := func() error {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		c, err := dialer.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}
