@@ -7,11 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
-COPY dripbridge ./dripbridge
+COPY core ./core
 COPY bridge ./bridge
 COPY consumers ./consumers
+COPY dripbridge ./dripbridge
+COPY devstack ./devstack
 COPY migrations ./migrations
-COPY local ./local
 # Editable install: migrations and alembic.ini are found next to the package, as in a checkout.
 RUN pip install -e . && useradd --system --uid 10001 drip
 USER drip

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bridge.app import WEBHOOK_PATH
 from bridge.server import freeze_startup_objects, run
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 _ANSWER = b'{"received":true}'
 _HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"17")]

@@ -40,16 +40,16 @@ from psycopg import sql
 from bench.baselines import time_baseline, time_same_schema
 from bench.events import GENERATORS, fill
 from bench.harness import cpu_seconds
-from bridge.topics import ensure_topics
 from consumers import registry
-from consumers.decode import map_record
-from consumers.group import ConsumerGroup
-from consumers.runner import tune_gc
-from consumers.runtime import GroupRuntime
-from dripbridge import contract
-from dripbridge.db import migrate
-from dripbridge.local.kafka import LocalKafka
-from dripbridge.settings import Settings
+from consumers.api import ConsumerGroup
+from consumers.engine.decode import map_record
+from consumers.engine.loop import GroupRuntime
+from consumers.engine.process import tune_gc
+from core import contract
+from core.db import migrate
+from core.settings import Settings
+from core.topics import ensure_topics
+from devstack.kafka import LocalKafka
 
 TARGET_EVENTS_S = 20_000
 TARGET_RATIO = 0.30

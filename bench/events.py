@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from dripbridge import contract
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
 
 START = datetime(2024, 6, 1, tzinfo=UTC)
 Event = dict[str, Any]

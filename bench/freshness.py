@@ -34,11 +34,11 @@ from aiokafka import AIOKafkaConsumer
 from bench.harness import LoadGen, Server, free_port
 from bench.signed_requests import write_requests
 from bridge.app import WEBHOOK_PATH
-from dripbridge import contract
-from dripbridge.contract import EventType, Header
-from dripbridge.db import migrate
-from dripbridge.samples import SampleSeries
-from dripbridge.settings import Settings
+from core import contract
+from core.contract import EventType, Header
+from core.db import migrate
+from core.settings import Settings
+from devstack.samples import SampleSeries
 
 TARGET_P99_MS = 500.0
 _POLL_S = 0.01

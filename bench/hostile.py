@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -46,9 +44,10 @@ from bridge.app import WEBHOOK_PATH
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
 from bridge.webhook import WebhookEndpoint
-from dripbridge import contract
-from dripbridge.local.kafka import kafka_answers
-from dripbridge.settings import Settings
+from core import contract
+from core.contract import signature_header
+from core.settings import Settings
+from devstack.kafka import kafka_answers
 
 VALID_SOURCE = "127.0.0.1"
 ATTACK_SOURCE = "127.0.0.2"
@@ -88,29 +87,25 @@ def _write_junk(path: Path) -> None:
     write_requests(path, padded, _WRONG_SECRET, WEBHOOK_PATH)
 
 
-def _sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def _write_deep(path: Path, secret: str) -> None:
     """Arrays nested 5,000 deep (past orjson's 1,024 and Python's recursion limit), signed and
     not."""
     body = b'{"type": "member.joined", "data": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
     with path.open("wb") as out:
-        out.write(_record(_post(body, _sign(body, secret))))
-        out.write(_record(_post(body, _sign(body, _WRONG_SECRET))))
+        out.write(_record(_post(body, signature_header(body, secret))))
+        out.write(_record(_post(body, signature_header(body, _WRONG_SECRET))))
 
 
 def _write_oversize(path: Path, secret: str, max_body: int) -> None:
     """2 MiB declared (only the headers and a little body sent), and 1.1 MiB chunked."""
     declared = _post(
-        b'{"type": "member.joined"}', _sign(b"x", secret), "Content-Length: 2097152\r\n"
+        b'{"type": "member.joined"}', signature_header(b"x", secret), "Content-Length: 2097152\r\n"
     )
     chunk = b" " * 65536
     count = (max_body * 11 // 10) // len(chunk) + 1
     chunked = _post(
         b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(count)) + b"0\r\n\r\n",
-        _sign(b"x", secret),
+        signature_header(b"x", secret),
         "Transfer-Encoding: chunked\r\n",
     )
     with path.open("wb") as out:
@@ -256,7 +251,7 @@ async def _answer_cpu_ms(settings: Settings, body: bytes, count: int) -> tuple[f
     """CPU ms per request of the receiver's endpoint answering ``count`` wrongly signed posts."""
     endpoint = WebhookEndpoint(settings, Publisher(settings), Metrics(), AccessLog())
     statuses: Counter[int] = Counter()
-    signature = _sign(body, _WRONG_SECRET).encode()
+    signature = signature_header(body, _WRONG_SECRET).encode()
     scope = {
         "type": "http",
         "method": "POST",

@@ -22,8 +22,8 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from dripbridge.db import migrate
-from dripbridge.settings import Settings
+from core.db import migrate
+from core.settings import Settings
 
 _FILL = """
 INSERT INTO members (realm_id, member_id, username, display_name, joined_at, joined_event_at,

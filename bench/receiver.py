@@ -29,9 +29,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.harness import LoadGen, Server, Step, cpu_seconds, free_port
 from bench.signed_requests import bodies, write_requests
 from bridge.app import WEBHOOK_PATH
-from dripbridge import contract
-from dripbridge.local.kafka import LocalKafka, kafka_answers
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
+from devstack.kafka import LocalKafka, kafka_answers
 
 TARGET_RATE = 3000.0
 TARGET_RATIO = 0.40

@@ -12,7 +12,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from tests.factories import GUIDE_SAMPLES, pretty_body, sign
+from core.contract import signature_header as sign
+from devstack.samples import GUIDE_SAMPLES, pretty_body
 
 # Rough mix of a live realm: points and quests dominate, joins and purchases are rarer.
 _MIX = {

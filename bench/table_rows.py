@@ -19,7 +19,7 @@ from typing import Any
 from psycopg.types.multirange import Multirange
 from psycopg.types.range import Range
 
-from consumers.groups.leaderboard_rows import Award, Joined, Left
+from consumers.groups.leaderboard.rows import Award, Joined, Left
 from consumers.groups.purchases import Purchase
 from consumers.groups.streaks import Completion
 

@@ -17,9 +17,9 @@ from starlette.routing import Route
 from bridge.accesslog import AccessLog
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.publisher import Publisher
-from bridge.topics import ensure_topics
 from bridge.webhook import WebhookEndpoint
-from dripbridge.settings import Settings
+from core.settings import Settings
+from core.topics import ensure_topics
 
 WEBHOOK_PATH = "/webhooks/drip"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.pacing import Deadlines
 from bridge.ratelimit import FailureBudget, client_address, parse_networks
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 Scope = dict[str, Any]
 

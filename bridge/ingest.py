@@ -13,8 +13,8 @@ from typing import Any, NamedTuple, NoReturn
 import orjson
 
 from bridge.jsonscan import Layout, Nesting, nesting
-from dripbridge import contract
-from dripbridge.errors import DripBridgeError
+from core import contract
+from core.errors import DripBridgeError
 
 
 class InvalidEvent(DripBridgeError):
@@ -121,7 +121,7 @@ def _refuse_long_ids(event_id: str, realm_id: str | None, key: bytes | None) -> 
 
 
 class Record(NamedTuple):
-    """One Kafka record, laid out by :mod:`dripbridge.contract`.
+    """One Kafka record, laid out by :mod:`core.contract`.
 
     A named tuple rather than a frozen dataclass: one is built per request, and a frozen
     dataclass sets each field through ``object.__setattr__`` (about four times the cost).

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from dripbridge.contract import DOCUMENTED_TYPES, OTHER
+from core.contract import DOCUMENTED_TYPES, OTHER
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -34,8 +34,8 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from bridge.ingest import Record
 from bridge.pacing import Deadlines, Waves
-from dripbridge.errors import PublishTimeout, ServiceUnavailable
-from dripbridge.settings import Settings
+from core.errors import PublishTimeout, ServiceUnavailable
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,11 @@ from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from bridge.accesslog import plain_lines
+from bridge.app import create_app
 from bridge.protocol import HeaderTimeoutProtocol
-from dripbridge import logs
-from dripbridge.settings import Settings
+from core import logs
+from core.settings import Settings
 
 
 def uvicorn_config(app: ASGIApp | str, settings: Settings) -> uvicorn.Config:
@@ -121,14 +123,13 @@ class OperatorErrorLines(logging.Filter):
         if text.startswith("Traceback (most recent call last)"):
             last = text.rstrip().splitlines()[-1]
             kind, sep, message = last.partition(": ")
-            if sep and kind.startswith("dripbridge.errors."):
+            if sep and kind.startswith("core.errors."):
                 record.msg, record.args = "start-up failed: %s", (message,)
         return True
 
 
 def _receiver_logging() -> None:
     lean_logging()
-    from bridge.accesslog import plain_lines
 
     plain_lines()
     logging.getLogger("uvicorn.error").addFilter(OperatorErrorLines())
@@ -140,7 +141,6 @@ def worker_app() -> ASGIApp:
     A worker is a fresh interpreter (spawned), so it sets up the logging the CLI set up in
     the supervisor, then builds its own app and producer.
     """
-    from bridge.app import create_app
 
     settings = Settings()
     logs.configure()
@@ -157,7 +157,6 @@ def serve(settings: Settings) -> None:
     configured: an unverified receiver would publish anything anyone posts.
     """
     settings.require_webhook_secrets()
-    from bridge.app import create_app
 
     _receiver_logging()
     if not run(settings, lambda: create_app(settings), "bridge.server:worker_app"):

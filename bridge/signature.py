@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from bridge.ingest import compact_form
-from dripbridge.errors import DripBridgeError
+from core.errors import DripBridgeError
 
 _PREFIX = b"sha256="
 _HEADER_LEN = len(_PREFIX) + 64

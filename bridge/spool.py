@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bridge.ingest import Record
 from bridge.spool_file import SpooledRecord, SpoolError, SpoolFile, record_size
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 __all__ = ["Spool", "SpoolError", "SpoolFull", "SpooledRecord"]
 

@@ -40,7 +40,7 @@ from aiokafka.errors import KafkaError
 
 from bridge.ingest import Record
 from bridge.spool import Spool
-from dripbridge.errors import PublishTimeout, ServiceUnavailable
+from core.errors import PublishTimeout, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 

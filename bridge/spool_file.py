@@ -33,7 +33,7 @@ from typing import NamedTuple
 import orjson
 
 from bridge.ingest import Record
-from dripbridge.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 
 GROUP_COMMIT_WINDOW_S = 0.002
 """How long the first append of a group waits for others to share its transaction."""

@@ -36,8 +36,8 @@ from bridge.guard import BUDGETED_STATUSES, RequestGuard
 from bridge.ingest import InvalidEvent, build_record, decode_json, require_event
 from bridge.metrics import Metrics
 from bridge.publisher import Publisher
-from dripbridge.errors import ServiceUnavailable
-from dripbridge.settings import Settings
+from core.errors import ServiceUnavailable
+from core.settings import Settings
 
 Scope = dict[str, Any]
 _JSON = (b"content-type", b"application/json")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from consumers.group import ConsumerGroup
-from dripbridge.errors import ConfigError
+from consumers.api import ConsumerGroup
+from core.errors import ConfigError
 
 _MODULES: dict[str, str] = {
     "leaderboard": "consumers.groups.leaderboard",

@@ -7,25 +7,34 @@ that needs it.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from dripbridge import logs
+from bridge.server import serve as run_server
+from consumers import registry
+from consumers.engine.process import run_groups
+from core import logs
+from core.db import migrate as run_migrations
+from core.operator_errors import explain
+from core.topics import align_topics, ensure_topics
+from devstack.kafka import LocalKafka, kafka_answers
+from devstack.kafka_cluster import MAX_NODES, LocalKafkaCluster
+from devstack.postgres import LocalPostgres, postgres_answers
+from dripbridge.config import load_settings
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.demo_cli import EPILOG as DEMO_EPILOG
 from dripbridge.demo_cli import demo_command
-from dripbridge.exit_codes import ExitCode
-from dripbridge.local.kafka_cluster import MAX_NODES
 from dripbridge.psql_cli import CONTEXT_SETTINGS as PSQL_CONTEXT
 from dripbridge.psql_cli import psql_command
 from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
 from dripbridge.replay_cli import replay_command
 from dripbridge.send_test import EPILOG as SEND_TEST_EPILOG
 from dripbridge.send_test import send_test_command
-from dripbridge.settings import Settings
+from dripbridge.stack import control_of, run_stack
+from dripbridge.supervise import GRACE_MARGIN_S, dripbridge_command, supervise
 from dripbridge.webhooks_cli import webhooks_app
 
 app = typer.Typer(
@@ -45,18 +54,6 @@ app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)
 
 
-def load_settings() -> Settings:
-    """Build the settings from the environment, or exit 78 naming each invalid variable."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for e in exc.errors():
-            field = str(e["loc"][0]) if e["loc"] else "settings"
-            message = str(e["msg"]).removeprefix("Value error, ")
-            typer.echo(f"error: DRIP_{field.upper()}: {message}", err=True)
-        raise typer.Exit(ExitCode.CONFIG) from exc
-
-
 def _logging(level: str = "INFO") -> None:
     logs.configure(level)
 
@@ -64,7 +61,6 @@ def _logging(level: str = "INFO") -> None:
 @app.command()
 def serve() -> None:
     """Run the webhook receiver (POST /webhooks/drip)."""
-    from bridge.server import serve as run_server
 
     _logging()
     run_server(load_settings())
@@ -86,7 +82,6 @@ def consume(
     ] = None,
 ) -> None:
     """Run consumer groups (all registered groups when none is named)."""
-    from consumers import registry
 
     settings = load_settings()
     names = groups or []
@@ -94,14 +89,11 @@ def consume(
         registry.get(name)  # an unknown name fails here with the list of known groups
     count = processes or settings.consumer_processes
     if count > 1:
-        from dripbridge.supervise import GRACE_MARGIN_S, dripbridge_command, supervise
-
         argv = dripbridge_command("consume", "--processes", "1", *names)
         commands = {f"consume-{n}": argv for n in range(1, count + 1)}
         banner = f"{count} processes of {', '.join(names) or 'every group'}"
         grace_s = settings.shutdown_timeout_s + GRACE_MARGIN_S
         raise typer.Exit(supervise(commands, banner, grace_s))
-    from consumers.runner import run_groups
 
     _logging()
     run_groups(settings, names)
@@ -119,8 +111,6 @@ def stack(
     `stack stop GROUP` and `stack start GROUP` stop or start one group (or `receiver`) of the
     stack running from the same directory, leaving the others alone.
     """
-    from consumers import registry
-    from dripbridge.stack import control_of, run_stack
 
     if groups and groups[0] in ("stop", "start"):
         action, targets = groups[0], groups[1:]
@@ -153,7 +143,6 @@ def migrate(
     ] = "head",
 ) -> None:
     """Apply the Alembic migrations to the database in DRIP_DATABASE_URL."""
-    from dripbridge.db import migrate as run_migrations
 
     _logging()
     run_migrations(load_settings(), revision)
@@ -167,9 +156,6 @@ def topics_create() -> None:
     Retention, min.insync.replicas and max.message.bytes follow the settings; each change is
     printed. Topics with fewer replicas than wanted are named (configs cannot add replicas).
     """
-    import asyncio
-
-    from bridge.topics import align_topics, ensure_topics
 
     settings = load_settings()
     created = asyncio.run(ensure_topics(settings))
@@ -199,9 +185,6 @@ def local_start(
     ] = 1,
 ) -> None:
     """Install if needed and start Kafka (KRaft) and PostgreSQL; waits until both answer."""
-    from dripbridge.local.kafka import LocalKafka
-    from dripbridge.local.kafka_cluster import LocalKafkaCluster
-    from dripbridge.local.postgres import LocalPostgres
 
     settings = load_settings()
     if only in (None, "postgres"):
@@ -238,9 +221,6 @@ def local_stop(
     ] = None,
 ) -> None:
     """Stop the local Kafka (single node and cluster) and PostgreSQL started by `local start`."""
-    from dripbridge.local.kafka import LocalKafka
-    from dripbridge.local.kafka_cluster import LocalKafkaCluster
-    from dripbridge.local.postgres import LocalPostgres
 
     settings = load_settings()
     if only in (None, "kafka") and brokers in (None, 1):
@@ -259,9 +239,6 @@ def local_stop(
 def local_status() -> None:
     """Say whether Kafka and PostgreSQL answer at the configured addresses, and how each node
     of a local Kafka cluster fares."""
-    from dripbridge.local.kafka import kafka_answers
-    from dripbridge.local.kafka_cluster import LocalKafkaCluster
-    from dripbridge.local.postgres import postgres_answers
 
     settings = load_settings()
     kafka = kafka_answers(settings.kafka_bootstrap_servers)
@@ -288,8 +265,6 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        from dripbridge.operator_errors import explain
-
         known = explain(exc)
         if known is None:
             raise

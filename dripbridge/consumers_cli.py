@@ -1,32 +1,29 @@
 """``drip-bridge consumers``: every registered group, its topics and tables, and its lag.
 
 The figures come from Kafka's end offsets and the offsets stored in PostgreSQL (see
-:mod:`consumers.status`), so they are exact even when no process of the group runs.
+:mod:`consumers.ops.status`), so they are exact even when no process of the group runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from consumers.status import GroupStatus
+from consumers import registry
+from consumers.ops.status import GroupStatus, collect
+from dripbridge.config import load_settings
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON, every partition included.")]
 
 
 def consumers_command(as_json: JsonOpt = False) -> None:
     """List the consumer groups with their lag per partition, and whether each is caught up."""
-    import asyncio
-
-    from consumers import registry
-    from consumers.status import collect
-    from dripbridge.cli import load_settings
 
     settings = load_settings()
     statuses = asyncio.run(collect(settings, registry.all_groups()))

@@ -1,7 +1,7 @@
 """``drip-bridge demo``: send a realm's signed history to the receiver, so the README's queries
 have rows to show.
 
-The history comes from :mod:`dripbridge.demo`; each body is signed and posted as ``send-test``
+The history comes from :mod:`devstack.demo`; each body is signed and posted as ``send-test``
 does it (:mod:`dripbridge.send_test`). Bodies go out concurrently, at most
 :data:`MAX_IN_FLIGHT` at a time. A 503 (Kafka did not acknowledge in time) is retried after its
 ``Retry-After``, at most :data:`MAX_ATTEMPTS` times in all. httpx is imported lazily to keep
@@ -15,11 +15,15 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
+import httpx
 import typer
 
-from dripbridge.demo import (
+from consumers.groups.streaks.days import zone
+from core.errors import ConfigError
+from core.exit_codes import ExitCode, exit_codes_help
+from devstack.demo import (
     DEFAULT_REALM,
     MAX_DAYS,
     MAX_MEMBERS,
@@ -28,7 +32,8 @@ from dripbridge.demo import (
     DemoEvent,
     demo_history,
 )
-from dripbridge.exit_codes import ExitCode, exit_codes_help
+from dripbridge.config import load_settings
+from dripbridge.drip_api import MAX_RETRY_WAIT_S, retry_after_seconds
 from dripbridge.send_test import (
     Outcome,
     outcome_of,
@@ -36,9 +41,6 @@ from dripbridge.send_test import (
     signed_headers,
     signing_secret,
 )
-
-if TYPE_CHECKING:
-    import httpx
 
 EPILOG = exit_codes_help(
     [ExitCode.OK, ExitCode.USAGE, ExitCode.CONFIG, ExitCode.HTTP_ERROR, ExitCode.UNREACHABLE]
@@ -69,7 +71,6 @@ class Tally:
 
 async def _post(client: httpx.AsyncClient, url: str, body: bytes, secret: bytes) -> Outcome:
     """POST one signed body, again after each 503's Retry-After, up to MAX_ATTEMPTS in all."""
-    from dripbridge.drip_api import MAX_RETRY_WAIT_S, retry_after_seconds
 
     for _ in range(MAX_ATTEMPTS - 1):
         response = await client.post(url, content=body, headers=signed_headers(body, secret))
@@ -89,7 +90,6 @@ async def send_history(
     in_flight: int = MAX_IN_FLIGHT,
 ) -> Tally:
     """Sign and POST every event, ``in_flight`` at a time; transport errors propagate."""
-    import httpx
 
     tally = Tally()
     queue: Iterator[DemoEvent] = iter(events)
@@ -153,11 +153,6 @@ def demo_command(
     At most 16 requests are in flight; a 503 is posted again after its Retry-After, 5 posts
     in all. Prints one line: events sent, accepted, refused.
     """
-    import httpx
-
-    from consumers.streak_math import zone
-    from dripbridge.cli import load_settings
-    from dripbridge.errors import ConfigError
 
     settings = load_settings()
     secret = signing_secret(settings)

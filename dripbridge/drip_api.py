@@ -25,10 +25,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from dripbridge.errors import ConfigError, DripApiError
-from dripbridge.exit_codes import ExitCode
+from core.errors import ConfigError, DripApiError
+from core.exit_codes import ExitCode
+from core.settings import Settings
 from dripbridge.redact import redact, secret_values
-from dripbridge.settings import Settings
 
 log = logging.getLogger(__name__)
 

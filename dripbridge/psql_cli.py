@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import typer
 
+from dripbridge.config import load_settings
+
 DEBIAN_PSQL_GLOB = "/usr/lib/postgresql/*/bin/psql"
 """Where Debian's PostgreSQL packages put ``psql``, besides the PATH."""
 
@@ -61,7 +63,6 @@ def psql_command(
 
     Example: drip-bridge psql -c 'SELECT * FROM leaderboard LIMIT 10'
     """
-    from dripbridge.cli import load_settings
 
     settings = load_settings()
     psql = find_psql()

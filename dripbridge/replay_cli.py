@@ -1,6 +1,6 @@
 """``drip-bridge replay GROUP``: rebuild a group's tables, or re-apply events since a time.
 
-The machinery lives in :mod:`consumers.replay`; this module parses the options, shows a
+The machinery lives in :mod:`consumers.ops.replay`; this module parses the options, shows a
 progress bar on stderr while the run goes, and prints a summary when it ends.
 """
 
@@ -10,7 +10,7 @@ import asyncio
 import logging
 import sys
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -27,8 +27,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:
-    from consumers.replay import ReplaySummary
+from consumers import registry
+from consumers.ops import replay as replays
+from consumers.ops.replay import ReplaySummary
+from dripbridge.config import load_settings
 
 EPILOG = (
     "--from-beginning refuses to start while processes of the group run (stop them first); "
@@ -82,9 +84,6 @@ def replay_command(
     group: GroupArg, from_beginning: BeginningOpt = False, since: SinceOpt = None
 ) -> None:
     """Rebuild a group's tables from the beginning, or re-apply events since a time."""
-    from consumers import registry
-    from consumers import replay as replays
-    from dripbridge.cli import load_settings
 
     if from_beginning == (since is not None):
         raise typer.BadParameter("give exactly one of --from-beginning and --since TIMESTAMP")

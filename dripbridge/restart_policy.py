@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dripbridge.exit_codes import ExitCode
+from core.exit_codes import ExitCode
 
 FIRST_DELAY_S = 1.0
 """Delay before the first restart after a healthy run."""

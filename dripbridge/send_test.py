@@ -2,33 +2,29 @@
 
 The body is signed as sent: ``X-Drip-Signature: sha256=<HMAC-SHA256 hex of the raw body>``
 with the first secret of DRIP_WEBHOOK_SECRETS, the one DRIP is told to use. Sample events come
-from :mod:`dripbridge.samples`; ``--file`` sends a captured body byte for byte, which is how to
+from :mod:`devstack.samples`; ``--file`` sends a captured body byte for byte, which is how to
 replay exactly what DRIP once sent. httpx is imported lazily to keep ``--help`` fast.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
+import httpx
 import typer
 
-from dripbridge.contract import DOCUMENTED_TYPES, OTHER, event_identity
-from dripbridge.errors import ConfigError
-from dripbridge.exit_codes import ExitCode, exit_codes_help
-from dripbridge.samples import DEMO_REALM, SampleSeries, object_id
-
-if TYPE_CHECKING:
-    import httpx
-
-    from dripbridge.settings import Settings
+from core.contract import DOCUMENTED_TYPES, OTHER, event_identity, signature_header
+from core.errors import ConfigError
+from core.exit_codes import ExitCode, exit_codes_help
+from core.settings import Settings
+from devstack.samples import DEMO_REALM, SampleSeries, object_id
+from dripbridge.config import load_settings
 
 EPILOG = exit_codes_help(
     [ExitCode.OK, ExitCode.USAGE, ExitCode.CONFIG, ExitCode.HTTP_ERROR, ExitCode.UNREACHABLE]
@@ -43,11 +39,6 @@ def receiver_url(settings: Settings) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.http_port}/webhooks/drip"
-
-
-def signature_for(body: bytes, secret: bytes) -> str:
-    """The ``X-Drip-Signature`` value DRIP sends with ``body``."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +69,7 @@ def describe(body: bytes) -> tuple[str, str]:
 
 def signed_headers(body: bytes, secret: bytes) -> dict[str, str]:
     """The headers DRIP sends with ``body``: its content type and signature."""
-    return {"Content-Type": "application/json", "X-Drip-Signature": signature_for(body, secret)}
+    return {"Content-Type": "application/json", "X-Drip-Signature": signature_header(body, secret)}
 
 
 def outcome_of(response: httpx.Response, body: bytes) -> Outcome:
@@ -165,9 +156,6 @@ def send_test_command(
 
     Prints, per event: the HTTP status, the event identity and what the receiver answered.
     """
-    import httpx
-
-    from dripbridge.cli import load_settings
 
     if (event_type is None) == (file is None):
         raise typer.BadParameter("give either TYPE or --file")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dripbridge.settings import Settings
+from core.settings import Settings
 from dripbridge.stack_control import StackControl
 from dripbridge.supervise import GRACE_MARGIN_S, dripbridge_command, supervise
 

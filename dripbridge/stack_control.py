@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dripbridge.errors import DripBridgeError
+from core.errors import DripBridgeError
 
 ACTIONS = ("stop", "start")
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from dripbridge.exit_codes import ExitCode
+from core.exit_codes import ExitCode
 from dripbridge.restart_policy import RestartPolicy
 
 GRACE_MARGIN_S = 5.0

@@ -14,21 +14,24 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
-from dripbridge.contract import DOCUMENTED_TYPES
-from dripbridge.errors import ConfigError, DripApiError
-from dripbridge.exit_codes import ExitCode, exit_codes_help
+from core.contract import DOCUMENTED_TYPES
+from core.errors import ConfigError, DripApiError
+from core.exit_codes import ExitCode, exit_codes_help
+from core.settings import Settings
+from dripbridge.config import load_settings
+from dripbridge.drip_api import DripApi
 from dripbridge.redact import MASK, mask_secret_fields
-
-if TYPE_CHECKING:
-    from dripbridge.drip_api import DripApi
-    from dripbridge.settings import Settings
 
 EPILOG = exit_codes_help()
 
@@ -127,8 +130,6 @@ def _remind(settings: Settings, secret: str) -> None:
 @contextmanager
 def _api() -> Iterator[tuple[DripApi, Settings]]:
     """The settings and an API session; operator errors become a message and an exit code."""
-    from dripbridge.cli import load_settings
-    from dripbridge.drip_api import DripApi
 
     settings = load_settings()
     try:
@@ -149,11 +150,6 @@ def _yes_no(value: Any) -> str:
 def _print_table(
     api: DripApi, hooks: Sequence[Mapping[str, Any]], *, show_secrets: bool = False
 ) -> None:
-    import sys
-
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
 
     def cell(value: object) -> str:
         # Masked before rich lays it out: a wrapped cell could split a secret over two lines.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 config = context.config
 url = config.attributes.get("database_url") or Settings().sync_database_url

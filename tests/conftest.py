@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from dripbridge.db import migrate
-from dripbridge.local.kafka import kafka_answers
-from dripbridge.local.postgres import postgres_answers
-from dripbridge.settings import Settings
+from core.db import migrate
+from core.settings import Settings
+from devstack.kafka import kafka_answers
+from devstack.postgres import postgres_answers
 from tests.databases import scratch_database
 from tests.factories import TEST_SECRET
 from tests.topics import delete_session_topics, new_prefix

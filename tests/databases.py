@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 
 @contextmanager

@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from consumers.group import ConsumerGroup
-from dripbridge.settings import Settings
+from consumers.api import ConsumerGroup
+from core.settings import Settings
 
 Conn = psycopg.AsyncConnection[Any]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from consumers.group import Event
-from dripbridge import contract
-from dripbridge.contract import Envelope
+from consumers.api import Event
+from core import contract
+from core.contract import Envelope
 
 RECEIVED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 """The receive stamp of every event built here: after every sample's own time, so none is

@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 
-from consumers.group import ConsumerGroup
-from consumers.runtime import GroupRuntime
-from dripbridge.settings import Settings
+from consumers.api import ConsumerGroup
+from consumers.engine.loop import GroupRuntime
+from core.settings import Settings
 
 
 async def stored_offsets(conn: psycopg.AsyncConnection[Any], group_id: str, prefix: str) -> int:

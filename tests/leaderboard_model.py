@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dripbridge.contract import event_identity
+from core.contract import event_identity
 from tests.records import Raw
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

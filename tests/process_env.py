@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 
 def process_env(settings: Settings, **extra: str) -> dict[str, str]:

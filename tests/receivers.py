@@ -11,7 +11,7 @@ import uvicorn
 
 from bridge.app import WEBHOOK_PATH, create_app
 from bridge.server import uvicorn_config
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.ports import free_port
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from bridge.topics import ensure_topics
-from dripbridge import contract
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
+from core.topics import ensure_topics
 
 Raw = tuple[str, bytes]
 """An event type and a body that is not a JSON object (or not JSON), sent as is."""

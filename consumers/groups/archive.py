@@ -22,11 +22,7 @@ from typing import Any
 
 import psycopg
 
-from consumers.event_fields import instant
-from consumers.group import ConsumerGroup, Event
-from dripbridge import contract
-from dripbridge.errors import UnusableEvent
-from dripbridge.settings import Settings
+from consumers.api import ConsumerGroup, Event, Settings, UnusableEvent, instant, realm_id_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +52,13 @@ def rows_from(event: Event, settings: Settings) -> ArchivedEvent:
 
     The body goes to ``jsonb`` as it came, so numbers keep their exact value (``10**30`` stays
     ``10**30``). What ``jsonb`` cannot hold (a U+0000 escape, an unpaired surrogate) is refused
-    by PostgreSQL, and that event becomes a dead letter (:mod:`consumers.faults`).
+    by PostgreSQL, and that event becomes a dead letter (:mod:`consumers.engine.faults`).
     """
     env = event.envelope
     return ArchivedEvent(
-        event_id=event.event_id or contract.event_identity(event.payload),
+        event_id=event.event_id,
         event_type=event.event_type or str(event.payload.get("type") or ""),
-        realm_id=contract.realm_id_of(event.payload),
+        realm_id=realm_id_of(event.payload),
         occurred_at=_occurred_at(event.payload),
         received_at=env.received_at,
         topic=env.topic,

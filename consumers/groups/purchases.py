@@ -24,12 +24,23 @@ from typing import Any
 
 import psycopg
 
-from consumers.event_fields import count, event_time, not_ahead, obj, optional_text, text
-from consumers.group import ConsumerGroup, Event, Statement, run_plan
-from consumers.json_rows import select_rows, utc_rows_param
-from dripbridge.contract import EventType
-from dripbridge.errors import UnusableEvent
-from dripbridge.settings import Settings
+from consumers.api import (
+    ConsumerGroup,
+    Event,
+    EventType,
+    Settings,
+    Statement,
+    UnusableEvent,
+    count,
+    event_time,
+    not_ahead,
+    obj,
+    optional_text,
+    rows_param,
+    run_plan,
+    select_rows,
+    text,
+)
 
 
 @dataclass(slots=True)  # not frozen: see docs/performance.md
@@ -121,7 +132,7 @@ def plan(rows: Sequence[Purchase], settings: Settings) -> list[Statement]:
     unique: dict[str, Purchase] = {}
     for row in rows:
         unique.setdefault(row.purchase_id, row)
-    return [(_APPLY, [utc_rows_param(map(_ROW, unique.values()))])] if unique else []
+    return [(_APPLY, [rows_param(map(_ROW, unique.values()))])] if unique else []
 
 
 async def apply(

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from consumers.groups.archive import GROUP
-from dripbridge import contract
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES, make_event
 from tests.group_db import emptied
 from tests.group_runs import dead_letter_errors, run_until_stored

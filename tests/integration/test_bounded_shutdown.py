@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from dripbridge.local.kafka import LocalKafka
-from dripbridge.settings import Settings
+from core.settings import Settings
+from devstack.kafka import LocalKafka
 from tests.factories import TEST_SECRET
 from tests.ports import free_port_pair
 

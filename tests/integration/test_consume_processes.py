@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from consumers.groups.leaderboard import GROUP
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.group_db import emptied
 from tests.integration.test_runtime import stored_total, tables, wait_for
 from tests.leaderboard_model import expected, generate

@@ -20,11 +20,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from consumers import registry
-from consumers.runner import run
+from consumers.engine.process import run
+from core.contract import EventType, topics
+from core.db import migrate
+from core.settings import Settings
 from dripbridge.cli import app
-from dripbridge.contract import EventType, topics
-from dripbridge.db import migrate
-from dripbridge.settings import Settings
 from tests.databases import scratch_database
 from tests.factories import TEST_SECRET
 from tests.integration.test_readme_sql import QUERIES

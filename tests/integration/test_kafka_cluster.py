@@ -17,11 +17,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bridge.ingest import Record
 from bridge.publisher import Publisher
-from bridge.topics import align_topics, ensure_topics
-from dripbridge.local.kafka import LocalKafka, kafka_answers
-from dripbridge.local.kafka_cluster import LocalKafkaCluster
-from dripbridge.local.process import wait_for
-from dripbridge.settings import Settings
+from core.settings import Settings
+from core.topics import align_topics, ensure_topics
+from devstack.kafka import LocalKafka, kafka_answers
+from devstack.kafka_cluster import LocalKafkaCluster
+from devstack.process import wait_for
 from tests.ports import free_port_run
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from consumers.engine.loop import GroupRuntime
 from consumers.groups.purchases import GROUP, Purchase
-from consumers.runtime import GroupRuntime
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.factories import make_event
 from tests.group_runs import run_until_stored, stored_offsets
 from tests.integration.test_runtime import wait_for

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 
 from consumers.groups.leaderboard import GROUP
-from consumers.groups.leaderboard_rows import rows_from
-from dripbridge.settings import Settings
+from consumers.groups.leaderboard.rows import rows_from
+from core.settings import Settings
 from tests.factories import make_event
 from tests.group_db import emptied
 from tests.group_events import group_event

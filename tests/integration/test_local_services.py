@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from dripbridge.local.kafka import LocalKafka, kafka_answers
-from dripbridge.local.postgres import LocalPostgres, postgres_answers
-from dripbridge.settings import Settings
+from core.settings import Settings
+from devstack.kafka import LocalKafka, kafka_answers
+from devstack.postgres import LocalPostgres, postgres_answers
 from tests.ports import free_port, free_port_pair
 
 pytestmark = pytest.mark.integration

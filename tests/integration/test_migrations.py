@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from alembic import command
 
-from dripbridge.db import alembic_config, migrate
-from dripbridge.settings import Settings
+from core.db import alembic_config, migrate
+from core.settings import Settings
 from tests.databases import scratch_database
 
 pytestmark = pytest.mark.integration

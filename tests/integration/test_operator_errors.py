@@ -19,9 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from bridge.topics import ensure_topics
-from dripbridge.exit_codes import ExitCode
-from dripbridge.settings import Settings
+from core.exit_codes import ExitCode
+from core.settings import Settings
+from core.topics import ensure_topics
 from tests.factories import TEST_SECRET
 from tests.ports import free_port
 

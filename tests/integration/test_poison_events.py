@@ -19,10 +19,10 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bridge.topics import ensure_topics
 from consumers import registry
-from dripbridge import contract
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
+from core.topics import ensure_topics
 from tests.factories import make_event
 from tests.group_runs import dead_letter_errors, run_until_stored
 from tests.poison import LONG_ID, corpus

@@ -10,7 +10,7 @@ import pytest
 
 from bridge.app import create_app
 from bridge.publisher import Publisher
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.factories import make_event, pretty_body, sign
 from tests.integration.test_receiver import post, read_topic
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from dripbridge.psql_cli import find_psql
-from dripbridge.settings import Settings
 
 pytestmark = pytest.mark.integration
 

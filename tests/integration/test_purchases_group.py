@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from consumers.groups.purchases import GROUP
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.factories import make_event
 from tests.group_db import emptied
 from tests.group_events import group_event

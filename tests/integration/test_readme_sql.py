@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from bridge.app import WEBHOOK_PATH, create_app
-from dripbridge import contract
-from dripbridge.contract import Envelope, Header
-from dripbridge.local.kafka import LocalKafka
-from dripbridge.settings import Settings
+from core import contract
+from core.contract import Envelope, Header
+from core.settings import Settings
+from devstack.kafka import LocalKafka
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS, make_event, pretty_body, sign
 from tests.ports import free_port_pair
 from tests.topics import new_prefix

@@ -18,8 +18,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bridge.app import WEBHOOK_PATH
-from dripbridge import contract
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
 from tests.ports import free_port
 from tests.process_env import process_env

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bridge.topics import ensure_topics
-from consumers.group import ConsumerGroup, Event
-from dripbridge import contract
-from dripbridge.settings import Settings
+from consumers.api import ConsumerGroup, Event
+from core import contract
+from core.settings import Settings
+from core.topics import ensure_topics
 from tests.group_runs import dead_letter_errors, run_until_stored
 
 pytestmark = pytest.mark.integration

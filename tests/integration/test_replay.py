@@ -21,11 +21,11 @@ import psycopg
 import psycopg.errors
 import pytest
 
-from consumers import replay
+from consumers.engine.loop import GroupRuntime
 from consumers.groups.leaderboard import GROUP
-from consumers.runtime import GroupRuntime
-from dripbridge.errors import ReplayRefused
-from dripbridge.settings import Settings
+from consumers.ops import replay
+from core.errors import ReplayRefused
+from core.settings import Settings
 from tests.group_db import emptied
 from tests.group_runs import run_until_stored, stored_offsets
 from tests.integration.test_runtime import tables, wait_for

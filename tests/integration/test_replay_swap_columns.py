@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from consumers import replay
-from consumers.group import ConsumerGroup, Event
-from dripbridge.settings import Settings
+from consumers.api import ConsumerGroup, Event
+from consumers.ops import replay
+from core.settings import Settings
 from tests.factories import make_event
 from tests.records import produce
 

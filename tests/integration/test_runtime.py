@@ -16,13 +16,13 @@ import psycopg
 import pytest
 from aiokafka.structs import TopicPartition
 
-from consumers import offsets
-from consumers.decode import Batch
+from consumers.engine import offsets
+from consumers.engine.commit import apply_batch
+from consumers.engine.decode import Batch
+from consumers.engine.loop import GroupRuntime
+from consumers.engine.offsets import Move, OffsetsMoved
 from consumers.groups.leaderboard import GROUP
-from consumers.offsets import Move, OffsetsMoved
-from consumers.runtime import GroupRuntime
-from consumers.transaction import apply_batch
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.group_db import emptied
 from tests.leaderboard_model import Expected, expected, generate
 from tests.records import produce

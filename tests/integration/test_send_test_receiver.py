@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from typer.testing import CliRunner
 
+from core.contract import Envelope, event_identity, topic_for
+from core.settings import Settings
 from dripbridge.cli import app
-from dripbridge.contract import Envelope, event_identity, topic_for
-from dripbridge.settings import Settings
 from tests.factories import TEST_SECRET
 from tests.receivers import serving
 

@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
 from tests.ports import free_port
 

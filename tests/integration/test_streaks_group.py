@@ -17,15 +17,15 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from consumers import replay
 from consumers.groups.streaks import GROUP
-from consumers.streak_math import streaks
-from dripbridge.settings import Settings
+from consumers.ops import replay
+from core.settings import Settings
 from tests.factories import make_event
 from tests.group_db import emptied
 from tests.group_events import group_event
 from tests.group_runs import dead_letter_errors, run_until_stored
 from tests.records import produce
+from tests.streak_model import streaks
 
 pytestmark = pytest.mark.integration
 

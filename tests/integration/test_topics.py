@@ -8,9 +8,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from bridge.topics import ConfigChange, align_topics, ensure_topics
-from dripbridge import contract
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
+from core.topics import ConfigChange, align_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 

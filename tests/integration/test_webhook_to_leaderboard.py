@@ -17,7 +17,7 @@ import pytest
 
 from bridge.app import WEBHOOK_PATH, create_app
 from consumers.groups.leaderboard import GROUP
-from dripbridge.settings import Settings
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS, pretty_body, sign
 from tests.group_db import emptied
 from tests.integration.test_runtime import run_until, stored_total

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.decode import map_record
+from consumers.engine.decode import map_record
 from consumers.groups.archive import GROUP, ArchivedEvent, rows_from
-from dripbridge import contract
-from dripbridge.settings import Settings
+from core import contract
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES, make_event
 from tests.group_events import DELETE, RECEIVED_AT, group_event, with_field
 from tests.records import record_for

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from dripbridge.away import Absence, RepeatFilter
+from core.away import Absence, RepeatFilter
 
 
 class Clock:

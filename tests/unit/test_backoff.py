@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.backoff import Backoff
+from consumers.engine.connection import Backoff
 
 
 @pytest.mark.parametrize(

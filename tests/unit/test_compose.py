@@ -19,8 +19,8 @@ import yaml
 from typer.core import TyperCommand, TyperGroup
 
 from consumers import registry
+from core.settings import Settings
 from dripbridge.cli import app
-from dripbridge.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -136,7 +136,7 @@ def test_depends_on_names_real_services() -> None:
 def test_kafka_version_is_the_same_everywhere() -> None:
     image_tag = SERVICES["kafka"]["image"].split(":", 1)[1]
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    pom = ET.parse(ROOT / "local" / "kafka" / "pom.xml").getroot()
+    pom = ET.parse(ROOT / "devstack" / "kafka_jars" / "pom.xml").getroot()
     pom_version = pom.find("m:properties/m:kafka.version", ns)
     assert pom_version is not None
     assert image_tag == pom_version.text == Settings.model_fields["kafka_version"].default

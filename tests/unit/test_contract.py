@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dripbridge.contract import (
+from core.contract import (
     DOCUMENTED_TYPES,
     Envelope,
     EventType,

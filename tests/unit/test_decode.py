@@ -11,13 +11,13 @@ import orjson
 import pytest
 from aiokafka.structs import TopicPartition
 
-from consumers.decode import assemble, map_record, to_event
-from consumers.group import Planned
+from consumers.api import Planned
+from consumers.engine.decode import assemble, map_record, to_event
+from consumers.engine.offsets import Move
 from consumers.groups.leaderboard import GROUP
-from consumers.groups.leaderboard_rows import Award
-from consumers.offsets import Move
-from dripbridge import contract
-from dripbridge.settings import Settings
+from consumers.groups.leaderboard.rows import Award
+from core import contract
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES
 from tests.group_events import RECEIVED_AT
 

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner, Result
 
+from core.contract import EventType, event_identity, member_id_of, realm_id_of, topic_for
+from core.exit_codes import ExitCode
+from devstack.demo import CUSTOM_TYPE, DemoEvent, demo_history, member_ids
 from dripbridge.cli import app
-from dripbridge.contract import EventType, event_identity, member_id_of, realm_id_of, topic_for
-from dripbridge.demo import CUSTOM_TYPE, DemoEvent, demo_history, member_ids
 from dripbridge.demo_cli import MAX_ATTEMPTS, MAX_IN_FLIGHT, send_history
-from dripbridge.exit_codes import ExitCode
 from tests.factories import TEST_SECRET
 from tests.http_standins import Fault, ReceiverStandin
 from tests.ports import free_port

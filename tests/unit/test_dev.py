@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 DEV = Path(__file__).resolve().parents[2] / "dev"
 OTHER = "# my settings\nDRIP_HTTP_PORT=8080\nPOSTGRES_PUBLISHED_PORT=5433\n"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.errors import ConfigError
+from core.settings import Settings
 from dripbridge.drip_api import DripApi, retry_after_seconds
-from dripbridge.errors import ConfigError
-from dripbridge.settings import Settings
 
 NOW = datetime(2024, 1, 20, 15, 30, 0, tzinfo=UTC)
 KEY = "drip_sk_live_do_not_print_me"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from consumers.event_fields import count, instant, integer, obj, optional_text, text
-from dripbridge.errors import UnusableEvent
+from consumers.fields import count, instant, integer, obj, optional_text, text
+from core.errors import UnusableEvent
 
 NOON = datetime(2024, 1, 20, 12, tzinfo=UTC)
 

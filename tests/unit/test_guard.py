@@ -9,7 +9,7 @@ import pytest
 
 from bridge.guard import RequestGuard
 from bridge.protocol import sweep_period
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 
 def _guard(**overrides: Any) -> RequestGuard:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bridge.ingest import InvalidEvent, build_record, compact_form, decode_json, require_event
-from dripbridge.contract import MAX_ID_CHARS, MAX_TYPE_CHARS, Envelope, Header
+from core.contract import MAX_ID_CHARS, MAX_TYPE_CHARS, Envelope, Header
 from tests.factories import GUIDE_SAMPLES, make_event, pretty_body
 
 RECEIVED = datetime(2024, 1, 20, 15, 30, 0, 123456, tzinfo=UTC)

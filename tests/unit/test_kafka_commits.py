@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiokafka.structs import TopicPartition
 
-from consumers.kafka_commits import KafkaCommits
+from consumers.engine.kafka_commits import KafkaCommits
 
 A, B, GONE = TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("t", 9)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from aiokafka.structs import TopicPartition
 
-from consumers import lag
-from consumers.lag import LagReporter, PartitionLag, measure
-from consumers.metrics import ConsumerMetrics
+from consumers.engine import lag
+from consumers.engine.lag import LagReporter, PartitionLag, measure
+from consumers.engine.metrics import ConsumerMetrics
 
 A0, A1, B0 = TopicPartition("t.a", 0), TopicPartition("t.a", 1), TopicPartition("t.b", 0)
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from consumers.groups.leaderboard import GROUP
-from consumers.groups.leaderboard_fold import MemberPatch, PointName, fold
-from consumers.groups.leaderboard_rows import Award, Joined, LeaderboardRow, Left, rows_from
-from dripbridge.errors import UnusableEvent
-from dripbridge.settings import Settings
+from consumers.groups.leaderboard.fold import MemberPatch, PointName, fold
+from consumers.groups.leaderboard.rows import Award, Joined, LeaderboardRow, Left, rows_from
+from core.errors import UnusableEvent
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS
 from tests.group_events import DELETE, group_event, with_field
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 
-from consumers.live_members import Member, members_of, reading
+from consumers.ops.live_members import Member, members_of, reading
 
 
 def _member(client: str, topics: list[str] | None) -> dict[str, Any]:

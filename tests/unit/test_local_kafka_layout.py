@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dripbridge.errors import ConfigError
-from dripbridge.local.kafka import server_properties
-from dripbridge.local.kafka_cluster import MAX_NODES, bootstrap_servers, node_ports
+from core.errors import ConfigError
+from devstack.kafka import server_properties
+from devstack.kafka_cluster import MAX_NODES, bootstrap_servers, node_ports
 
 
 def _properties(text: str) -> dict[str, str]:

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumers import registry
-from consumers.decode import map_record
-from dripbridge import contract
-from dripbridge.settings import Settings
+from consumers.engine.decode import map_record
+from core import contract
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES
 from tests.group_events import RECEIVED_AT
 

@@ -6,9 +6,9 @@ import psycopg
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-from dripbridge.errors import ConfigError, ReplayRefused, ServiceUnavailable
-from dripbridge.exit_codes import ExitCode
-from dripbridge.operator_errors import explain
+from core.errors import ConfigError, ReplayRefused, ServiceUnavailable
+from core.exit_codes import ExitCode
+from core.operator_errors import explain
 
 AT = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from consumers.groups.purchases import GROUP, Purchase, rows_from
-from dripbridge.errors import UnusableEvent
-from dripbridge.settings import Settings
+from core.errors import UnusableEvent
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES
 from tests.group_events import DELETE, group_event, with_field
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bridge.ratelimit import FailureBudget, client_address, parse_networks
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 
 @pytest.mark.parametrize(

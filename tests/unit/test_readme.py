@@ -8,8 +8,8 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from dripbridge.db import alembic_config
-from dripbridge.settings import Settings
+from core.db import alembic_config
+from core.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

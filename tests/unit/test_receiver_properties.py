@@ -33,8 +33,8 @@ from bridge.ingest import Record
 from bridge.metrics import Metrics
 from bridge.publisher import Ack, Publisher
 from bridge.webhook import WebhookEndpoint
-from dripbridge.contract import MAX_ID_CHARS, MAX_TYPE_CHARS, compact_json
-from dripbridge.settings import Settings
+from core.contract import MAX_ID_CHARS, MAX_TYPE_CHARS, compact_json
+from core.settings import Settings
 from tests.factories import TEST_SECRET
 
 MAX_BODY = 4096

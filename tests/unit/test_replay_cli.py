@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from consumers.replay import ReplaySummary
+from consumers.ops.replay import ReplaySummary
 from dripbridge.cli import app
 from dripbridge.replay_cli import parse_since, print_summary
 

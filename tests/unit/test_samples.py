@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dripbridge.contract import (
+from core.contract import (
     DOCUMENTED_TYPES,
     EventType,
     event_identity,
@@ -17,7 +17,7 @@ from dripbridge.contract import (
     realm_id_of,
     topic_for,
 )
-from dripbridge.samples import SampleSeries, iso, object_id, sample_event
+from devstack.samples import SampleSeries, iso, object_id, sample_event
 from tests.factories import GUIDE_SAMPLES
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)

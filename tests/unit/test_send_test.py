@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from typer.testing import CliRunner, Result
 
+from core.contract import DOCUMENTED_TYPES, event_identity, member_id_of
+from core.exit_codes import ExitCode
+from core.settings import Settings
 from dripbridge.cli import app
-from dripbridge.contract import DOCUMENTED_TYPES, event_identity, member_id_of
-from dripbridge.exit_codes import ExitCode
 from dripbridge.send_test import receiver_url
-from dripbridge.settings import Settings
 from tests.factories import GUIDE_SAMPLES, TEST_SECRET, pretty_body
 from tests.http_standins import Fault, ReceiverStandin
 

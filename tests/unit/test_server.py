@@ -11,8 +11,8 @@ import pytest
 
 from bridge.app import create_app
 from bridge.server import serve
-from dripbridge.errors import ConfigError
-from dripbridge.settings import Settings
+from core.errors import ConfigError
+from core.settings import Settings
 
 
 def test_cli_serve_without_secret_exits_with_hint(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_entry_points_refuse_without_secret(entry: object) -> None:
     [
         (
             'Traceback (most recent call last):\n  File "x.py", line 1\n'
-            "dripbridge.errors.ServiceUnavailable: Kafka did not answer: start it\n",
+            "core.errors.ServiceUnavailable: Kafka did not answer: start it\n",
             "start-up failed: Kafka did not answer: start it",
         ),
         (

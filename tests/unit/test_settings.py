@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from dripbridge.errors import ConfigError
-from dripbridge.settings import Settings
+from core.errors import ConfigError
+from core.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +87,8 @@ def test_receiver_defaults() -> None:
     [
         ("streak_timezone", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
         ("streak_timezone", "", "unknown time zone"),
+        ("streak_timezone", "Not/AZone", "unknown time zone"),
+        ("streak_timezone", "../etc/passwd", "unknown time zone"),
         ("database_url", "mysql://drip:drip@127.0.0.1/drip", "unsupported URL scheme mysql://"),
         ("database_url", "sqlite:///drip.db", "unsupported URL scheme sqlite://"),
         ("database_url", "host=127.0.0.1 password=secret", "not a URL"),

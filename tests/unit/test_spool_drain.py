@@ -13,7 +13,7 @@ from bridge.ingest import Record
 from bridge.spool import Spool, SpoolFull
 from bridge.spool_drain import Spooled, SpoolRoute, goes_to_spool
 from bridge.spool_file import record_size
-from dripbridge.errors import PublishTimeout, ServiceUnavailable
+from core.errors import PublishTimeout, ServiceUnavailable
 from tests.unit.test_spool_file import make_record
 
 _FAST = (0.005, 0.01)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from bridge.spool import Spool
-from dripbridge.settings import Settings
+from core.settings import Settings
 
 
 @pytest.fixture(autouse=True)

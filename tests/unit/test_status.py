@@ -11,9 +11,9 @@ from rich.console import Console
 
 from consumers.groups.purchases import GROUP as PURCHASES
 from consumers.groups.streaks import GROUP as STREAKS
-from consumers.status import PartitionStatus, group_status
+from consumers.ops.status import PartitionStatus, group_status
+from core.settings import Settings
 from dripbridge.consumers_cli import render
-from dripbridge.settings import Settings
 
 P_SETTINGS = Settings(_env_file=None, topic_prefix="p")  # type: ignore[call-arg]
 TOPIC = "p.store.purchase.completed"

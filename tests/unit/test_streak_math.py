@@ -7,8 +7,9 @@ from itertools import permutations
 
 import pytest
 
-from consumers.streak_math import Streak, day_of, streaks
-from dripbridge.errors import ConfigError
+from consumers.groups.streaks.days import day_of
+from core.errors import UnusableEvent
+from tests.streak_model import Streak, streaks
 
 
 def d(text: str) -> date:
@@ -96,7 +97,7 @@ def test_same_instant_counts_for_different_days_by_zone() -> None:
     assert day_of(instant, "UTC") != day_of(instant, "Asia/Tokyo")
 
 
-@pytest.mark.parametrize("name", ["Not/AZone", "", "../etc/passwd"])
-def test_unknown_zone_is_a_config_error(name: str) -> None:
-    with pytest.raises(ConfigError, match="DRIP_STREAK_TIMEZONE"):
-        day_of(datetime(2024, 1, 20, tzinfo=UTC), name)
+def test_a_day_past_the_calendar_is_unusable() -> None:
+    # An unknown zone never gets here: the settings refuse it at start (test_settings).
+    with pytest.raises(UnusableEvent, match="no calendar day in Asia/Tokyo"):
+        day_of(datetime(9999, 12, 31, 20, tzinfo=UTC), "Asia/Tokyo")

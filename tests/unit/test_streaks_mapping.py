@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from consumers.decode import map_record
+from consumers.engine.decode import map_record
 from consumers.groups.streaks import GROUP, Completion, rows_from
-from dripbridge.contract import event_identity
-from dripbridge.errors import ConfigError, UnusableEvent
-from dripbridge.settings import Settings
+from core.contract import event_identity
+from core.errors import ConfigError, UnusableEvent
+from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES
 from tests.group_events import DELETE, group_event, with_field
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dripbridge.exit_codes import ExitCode
+from core.exit_codes import ExitCode
 from dripbridge.restart_policy import RestartPolicy
 from dripbridge.supervise import Supervisor
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from bridge.topics import (
+from core.errors import ConfigError
+from core.settings import Settings
+from core.topics import (
     ConfigChange,
     check_replication,
     config_changes,
@@ -13,8 +15,6 @@ from bridge.topics import (
     replication_factor,
     topic_configs,
 )
-from dripbridge.errors import ConfigError
-from dripbridge.settings import Settings
 
 
 @pytest.fixture(autouse=True)

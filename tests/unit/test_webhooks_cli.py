@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from typer.testing import CliRunner, Result
 
+from core.contract import DOCUMENTED_TYPES
+from core.exit_codes import ExitCode
 from dripbridge.cli import app
-from dripbridge.contract import DOCUMENTED_TYPES
-from dripbridge.exit_codes import ExitCode
 from tests.http_standins import DripApiStandin, Fault
 from tests.secret_forms import leaked, spellings
 

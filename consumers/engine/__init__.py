@@ -1,0 +1,1 @@
+"""The exactly-once engine that runs every consumer group: read, map, commit, repeat."""

@@ -1,0 +1,1 @@
+"""Operator tools over consumer groups: replay, shadow rebuilds, status and live members."""

@@ -1,0 +1,1 @@
+"""Local development services (Kafka and PostgreSQL without Docker) and sample DRIP data."""
