@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from dripbridge import logs
+from dripbridge.asyncapi_cli import asyncapi_command
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.errors import DripBridgeError
 from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
@@ -36,6 +37,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.command("send-test", epilog=SEND_TEST_EPILOG)(send_test_command)
 app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
+app.command("asyncapi")(asyncapi_command)
 
 
 def load_settings() -> Settings:
