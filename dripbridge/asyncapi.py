@@ -125,6 +125,7 @@ def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     components = doc["components"]
     components["schemas"][HEADERS_SCHEMA] = _headers_schema()
     components["schemas"][KEY_SCHEMA] = _key_schema()
+    _rename_messages(doc)
     for message in components["messages"].values():
         message["headers"] = {"$ref": f"#/components/schemas/{HEADERS_SCHEMA}"}
         message["correlationId"] = {
@@ -150,6 +151,21 @@ def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
+
+
+def _rename_messages(doc: dict[str, Any]) -> None:
+    """Name each message component after its topic.
+
+    FastStream names them ``<channel>:Message``, but AsyncAPI 3.0 allows only letters, digits,
+    ``.``, ``-`` and ``_`` in component names (and its JSON schema silently skips others).
+    """
+    messages = doc["components"]["messages"]
+    renamed = {name.removesuffix(":Message"): message for name, message in messages.items()}
+    doc["components"]["messages"] = renamed
+    for channel in doc["channels"].values():
+        for ref in channel["messages"].values():
+            old = ref["$ref"].removeprefix("#/components/messages/")
+            ref["$ref"] = f"#/components/messages/{old.removesuffix(':Message')}"
 
 
 def to_yaml(doc: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -116,6 +117,12 @@ def test_every_reference_in_the_document_resolves(committed: dict[str, Any]) -> 
     assert refs
     for ref in refs:
         assert isinstance(_resolve(committed, ref), dict), ref
+
+
+def test_component_names_are_those_asyncapi_allows(committed: dict[str, Any]) -> None:
+    names = [name for group in committed["components"].values() for name in group]
+    assert names
+    assert [n for n in names if not re.fullmatch(r"[a-zA-Z0-9.\-_]+", n)] == []
 
 
 def test_the_receiver_and_the_consumers_do_not_load_faststream() -> None:
