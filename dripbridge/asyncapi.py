@@ -21,7 +21,7 @@ import yaml
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from dripbridge.contract import MEMBER_ID_PATHS, OTHER, EventType, Header, topics
+from dripbridge.contract import MEMBER_ID_PATHS, OTHER, Header, topic_for
 from dripbridge.payloads import PAYLOADS
 from dripbridge.settings import Settings
 
@@ -77,8 +77,8 @@ def build_broker(prefix: str = DEFAULT_PREFIX) -> KafkaBroker:
         DEFAULT_SERVERS,
         description="The Kafka cluster in `DRIP_KAFKA_BOOTSTRAP_SERVERS` (default shown).",
     )
-    suffixes = [t.value for t in EventType] + [OTHER]
-    for suffix, topic in sorted(zip(suffixes, topics(prefix), strict=True), key=lambda p: p[1]):
+    for suffix in sorted(PAYLOADS):  # every documented type, and ``other``
+        topic = topic_for(prefix, suffix)
         broker.publisher(
             topic,
             title=topic,
@@ -111,6 +111,21 @@ def _key_schema() -> dict[str, Any]:
         "in one partition.",
         "type": "string",
     }
+
+
+def _rename_messages(doc: dict[str, Any]) -> None:
+    """Name each message component after its topic.
+
+    FastStream names them ``<channel>:Message``, but AsyncAPI 3.0 allows only letters, digits,
+    ``.``, ``-`` and ``_`` in component names (and its JSON schema silently skips others).
+    """
+    messages = doc["components"]["messages"]
+    renamed = {name.removesuffix(":Message"): message for name, message in messages.items()}
+    doc["components"]["messages"] = renamed
+    for channel in doc["channels"].values():
+        for ref in channel["messages"].values():
+            old = ref["$ref"].removeprefix("#/components/messages/")
+            ref["$ref"] = f"#/components/messages/{old.removesuffix(':Message')}"
 
 
 def document(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
@@ -151,21 +166,6 @@ def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
-
-
-def _rename_messages(doc: dict[str, Any]) -> None:
-    """Name each message component after its topic.
-
-    FastStream names them ``<channel>:Message``, but AsyncAPI 3.0 allows only letters, digits,
-    ``.``, ``-`` and ``_`` in component names (and its JSON schema silently skips others).
-    """
-    messages = doc["components"]["messages"]
-    renamed = {name.removesuffix(":Message"): message for name, message in messages.items()}
-    doc["components"]["messages"] = renamed
-    for channel in doc["channels"].values():
-        for ref in channel["messages"].values():
-            old = ref["$ref"].removeprefix("#/components/messages/")
-            ref["$ref"] = f"#/components/messages/{old.removesuffix(':Message')}"
 
 
 def to_yaml(doc: dict[str, Any]) -> str:
