@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from dripbridge import logs
+from dripbridge.asyncapi_cli import asyncapi_command
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.demo_cli import EPILOG as DEMO_EPILOG
 from dripbridge.demo_cli import demo_command
@@ -43,6 +44,7 @@ app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)
+app.command("asyncapi")(asyncapi_command)
 
 
 def load_settings() -> Settings:
