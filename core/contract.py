@@ -81,11 +81,12 @@ def _dig(obj: Any, *path: str) -> Any:
     return obj
 
 
-_MEMBER_ID_PATHS: tuple[tuple[str, ...], ...] = (
+MEMBER_ID_PATHS: tuple[tuple[str, ...], ...] = (
     ("data", "member", "id"),
     ("data", "memberId"),
     ("data", "purchase", "member", "id"),
 )
+"""Where each type's payload keeps the member id, tried in this order (the record key)."""
 
 
 def _scalar_str(value: Any) -> str | None:
@@ -99,7 +100,7 @@ def _scalar_str(value: Any) -> str | None:
 
 def member_id_of(event: Mapping[str, Any]) -> str | None:
     """The member an event is about, wherever DRIP's payload of that type keeps it."""
-    for path in _MEMBER_ID_PATHS:
+    for path in MEMBER_ID_PATHS:
         found = _scalar_str(_dig(event, *path))
         if found is not None:
             return found

@@ -23,6 +23,7 @@ from core.topics import align_topics, ensure_topics
 from devstack.kafka import LocalKafka, kafka_answers
 from devstack.kafka_cluster import MAX_NODES, LocalKafkaCluster
 from devstack.postgres import LocalPostgres, postgres_answers
+from dripbridge.asyncapi_cli import asyncapi_command
 from dripbridge.config import load_settings
 from dripbridge.consumers_cli import consumers_command
 from dripbridge.demo_cli import EPILOG as DEMO_EPILOG
@@ -52,6 +53,7 @@ app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)
+app.command("asyncapi")(asyncapi_command)
 
 
 def _logging(level: str = "INFO") -> None:
