@@ -86,9 +86,8 @@ class BatchApplier:
     async def _apply_locked(self, batch: Batch, sent: asyncio.Event) -> Outcome:
         name = self._group.name
         async with self._pos.lock:
-            if self._pos.needs_resync or self._pos.stale(batch):
+            if not self._pos.accepts(batch):
                 # A rebalance or a failed batch came in since this one was read.
-                self._pos.needs_resync = True
                 return Outcome(batch, committed=False)
             for tp, stored, first in batch.gaps:
                 log.warning(
@@ -121,13 +120,13 @@ class BatchApplier:
                     )
             except OffsetsMoved as exc:
                 log.info("%s", exc)
-                self._pos.needs_resync = True
+                self._pos.invalidate()
                 return Outcome(batch, committed=False)
             except TRANSIENT as exc:
-                self._pos.needs_resync = True
+                self._pos.invalidate()
                 await self._db.drop()
                 return Outcome(batch, committed=False, failure=exc)
-            self._pos.next.update(batch.next_offsets())
+            self._pos.committed(batch.next_offsets())
             seconds = time.perf_counter() - started
         self._metrics.committed(name, len(batch.rows), len(batch.dead_letters), seconds)
         if batch.dead_letters:

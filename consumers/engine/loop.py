@@ -173,7 +173,7 @@ class GroupRuntime:
                     # works on those meanwhile rather than waiting for them to be sent.
                     await sent.wait()
                 elif batch.moves:
-                    self._pos.needs_resync = True  # its records were fetched: they must be re-read
+                    self._pos.invalidate()  # its records were fetched: they must be re-read
         finally:
             if inflight is not None:
                 await self._settle(consumer, stop, await inflight)

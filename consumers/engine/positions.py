@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError
@@ -27,30 +28,55 @@ class Positions:
 
     ``lock`` is held while a batch is applied and while offsets are read again: a revocation
     waits for the batch in flight to commit or roll back before the partitions change hands.
+    The state changes only through the methods below.
     """
 
     def __init__(self, group_name: str, group_id: str, connection: GroupConnection) -> None:
         self.lock = asyncio.Lock()
-        self.next: dict[TopicPartition, int] = {}
-        self.needs_resync = False
+        self._next: dict[TopicPartition, int] = {}
+        self._needs_resync = False
         self.group_name = group_name
         self._group_id = group_id
         self._connection = connection
 
-    def stale(self, batch: Batch) -> bool:
-        """True when ``batch`` was read from positions other than the ones held now."""
-        return any(
-            self.next.get(TopicPartition(m.topic, m.partition)) != m.expected for m in batch.moves
-        )
+    @property
+    def next(self) -> Mapping[TopicPartition, int]:
+        """The next offset to apply in each partition held."""
+        return self._next
+
+    @property
+    def needs_resync(self) -> bool:
+        """True when the stored offsets must be read again before anything else is applied."""
+        return self._needs_resync
+
+    def invalidate(self) -> None:
+        """Records were fetched or a batch failed: read the stored offsets again before going on."""
+        self._needs_resync = True
+
+    def accepts(self, batch: Batch) -> bool:
+        """True when ``batch`` was read from the positions held now and no resync is pending.
+
+        Called under ``lock``; a batch it refuses also marks the positions for a resync.
+        """
+        if self._needs_resync or any(
+            self._next.get(TopicPartition(m.topic, m.partition)) != m.expected for m in batch.moves
+        ):
+            self._needs_resync = True
+            return False
+        return True
+
+    def committed(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """``offsets`` are stored: a batch up to them committed."""
+        self._next.update(offsets)
 
     async def resync(self, consumer: AIOKafkaConsumer) -> None:
         """Read the stored offsets of every assigned partition and seek to them."""
         async with self.lock:
-            self.needs_resync = True
+            self._needs_resync = True
             assigned = sorted(consumer.assignment())
             if not assigned:
-                self.next = {}
-                self.needs_resync = False
+                self._next = {}
+                self._needs_resync = False
                 return
             try:
                 starts = await consumer.beginning_offsets(assigned)
@@ -64,13 +90,18 @@ class Positions:
                     consumer.seek(tp, offset)
             except IllegalStateError:
                 return  # the assignment changed meanwhile; the next rebalance resyncs
-            self.next = stored
-            self.needs_resync = False
+            self._next = stored
+            self._needs_resync = False
             log.info(
                 "group %s: reading %s",
                 self.group_name,
                 ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(stored.items())),
             )
+
+    def revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        """``partitions`` were taken away (called under ``lock``)."""
+        for tp in partitions:
+            self._next.pop(tp, None)
 
     def listener(self, consumer: AIOKafkaConsumer) -> ConsumerRebalanceListener:
         """The rebalance listener that keeps these positions in step with the assignment."""
@@ -84,11 +115,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.positions.lock:
-            for tp in revoked:
-                self.positions.next.pop(tp, None)
+            self.positions.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.positions.needs_resync = True
+        self.positions.invalidate()
         try:
             await self.positions.resync(self.consumer)
         except Exception as exc:
