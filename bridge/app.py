@@ -1,11 +1,15 @@
 """The receiver's Starlette app: the webhook route, health, readiness and metrics.
 
-Start-up (the lifespan) creates any missing contract topic, then starts the one shared
-producer; the app serves only once both succeeded, and shutdown flushes the producer.
+Start-up (the lifespan) creates any missing contract topic, starts the one shared producer and
+opens the spool (unless it is turned off), whose drainer first sends what an earlier process
+left; the app serves only once all succeeded. Shutdown stops the drainer (spooled records stay
+on disk for the next start) and flushes the producer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,9 +21,13 @@ from starlette.routing import Route
 from bridge.accesslog import AccessLog
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.publisher import Publisher
+from bridge.spool import Spool
+from bridge.spool_drain import SpoolRoute
 from bridge.webhook import WebhookEndpoint
 from core.settings import Settings
 from core.topics import ensure_topics
+
+log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/drip"
 
@@ -33,26 +41,47 @@ def create_app(settings: Settings) -> Starlette:
     publisher = Publisher(settings)
     metrics = Metrics()
     access_log = AccessLog()
+    endpoint = WebhookEndpoint(settings, publisher, metrics, access_log)
     ready_timeout_s = min(_READY_TIMEOUT_S, settings.publish_timeout_s)
+
+    async def kafka_ready() -> bool:
+        return await publisher.ready(ready_timeout_s)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await ensure_topics(settings)
         await publisher.start()
+        spool = await Spool.from_settings(settings)
+        if spool is not None:
+            endpoint.route = SpoolRoute(
+                spool, publisher.publish, kafka_ready, batch=settings.spool_drain_batch
+            )
+            endpoint.route.start()
+            metrics.watch_spool(spool)
         try:
             yield
         finally:
-            await publisher.stop()
+            await _stop_within(settings.shutdown_timeout_s, endpoint, publisher)
             access_log.flush()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "up"})
 
     async def readyz(_: Request) -> Response:
-        if await publisher.ready(ready_timeout_s):
-            return JSONResponse({"status": "ready", "kafka": "reachable"})
+        """200 while events are taken: Kafka answers, or the spool has room for them."""
+        route = endpoint.route
+        kafka = await kafka_ready()
+        body: dict[str, object] = {"kafka": "reachable" if kafka else "unreachable"}
+        if route is not None:
+            spool = route.spool
+            body |= {"spool": {"records": spool.depth, "bytes": spool.bytes, "full": spool.full}}
+            taking = kafka or not spool.full
+        else:
+            taking = kafka
+        if taking:
+            return JSONResponse({"status": "ready", **body})
         return JSONResponse(
-            {"status": "not ready", "kafka": "unreachable"},
+            {"status": "not ready", **body},
             status_code=503,
             headers={"Retry-After": str(settings.retry_after_s)},
         )
@@ -62,11 +91,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route(
-                WEBHOOK_PATH,
-                WebhookEndpoint(settings, publisher, metrics, access_log),
-                methods=["POST"],
-            ),
+            Route(WEBHOOK_PATH, endpoint, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
@@ -77,3 +102,24 @@ def create_app(settings: Settings) -> Starlette:
     app.state.publisher = publisher
     app.state.metrics = metrics
     return app
+
+
+async def _stop_within(timeout_s: float, endpoint: WebhookEndpoint, publisher: Publisher) -> None:
+    """Stop the drainer, close the spool and flush the producer, giving up after ``timeout_s``.
+
+    Giving up loses nothing that was answered 200: a record is answered 200 only once Kafka
+    acknowledged it or the spool holds it on disk. What the producer still buffers was answered
+    503 (or spooled) when its deadline passed.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            if endpoint.route is not None:
+                await endpoint.route.stop()
+                await endpoint.route.spool.close()
+            await publisher.stop()
+    except TimeoutError:
+        log.warning(
+            "the receiver did not stop within DRIP_SHUTDOWN_TIMEOUT_S=%g s (Kafka not answering); "
+            "leaving without flushing the producer",
+            timeout_s,
+        )

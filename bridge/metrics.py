@@ -14,9 +14,15 @@ from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from bridge.spool import Spool
 from core.contract import DOCUMENTED_TYPES, OTHER
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -44,6 +50,7 @@ class Metrics(Collector):
         self._forms: Counter[str] = Counter()
         self._buckets = [0] * (len(PUBLISH_BUCKETS) + 1)  # the last one is +Inf
         self._publish_sum = 0.0
+        self._spool: Spool | None = None
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -68,7 +75,13 @@ class Metrics(Collector):
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
 
+    def watch_spool(self, spool: Spool) -> None:
+        """Report ``spool``'s depth, bytes, oldest age and drained count at each scrape."""
+        self._spool = spool
+
     def collect(self) -> Iterator[Metric]:
+        if self._spool is not None:
+            yield from _spool_metrics(self._spool)
         requests = CounterMetricFamily(
             "drip_webhook_requests",
             "Webhook requests answered, by HTTP status and event type.",
@@ -103,3 +116,22 @@ class Metrics(Collector):
             buckets=cumulative,
             sum_value=self._publish_sum,
         )
+
+
+def _spool_metrics(spool: Spool) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "drip_spool_records", "Verified events in the spool, waiting for Kafka.", spool.depth
+    )
+    yield GaugeMetricFamily(
+        "drip_spool_bytes",
+        "Record bytes in the spool (counted against DRIP_SPOOL_MAX_BYTES).",
+        spool.bytes,
+    )
+    yield GaugeMetricFamily(
+        "drip_spool_oldest_age_seconds",
+        "Age of the oldest record in the spool.",
+        spool.oldest_age_s,
+    )
+    yield CounterMetricFamily(
+        "drip_spool_drained", "Spooled records sent to Kafka and removed.", spool.drained_total
+    )

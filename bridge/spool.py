@@ -73,6 +73,8 @@ class Spool:
     def __init__(self, directory: Path, own: _Owned, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self.largest_record = 0
+        """The largest record an append may bring (for :attr:`full`); 0 until set."""
         self._own = own
         self._claimed: list[_Owned] = []
         self._drained_released = 0
@@ -97,7 +99,9 @@ class Spool:
         """The spool ``settings`` ask for, or None when it is turned off."""
         if not settings.spool_active:
             return None
-        return await cls.open(settings.spool_directory, settings.spool_max_bytes)
+        spool = await cls.open(settings.spool_directory, settings.spool_max_bytes)
+        spool.largest_record = settings.max_record_bytes
+        return spool
 
     @property
     def path(self) -> Path:
@@ -117,6 +121,11 @@ class Spool:
     def bytes(self) -> int:
         """Record bytes stored, as counted against ``max_bytes``."""
         return sum(file.bytes for file in self._files())
+
+    @property
+    def full(self) -> bool:
+        """True when the largest record the receiver takes might not fit any more."""
+        return self.bytes + self._own.file.pending_bytes + self.largest_record > self.max_bytes
 
     @property
     def pending(self) -> int:

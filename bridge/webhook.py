@@ -12,7 +12,9 @@ Order of checks (each failure answers at once and publishes nothing):
     400  body not UTF-8 JSON, nested deeper than ``max_json_depth``, not an object, without a
          non-empty string ``type``, or with a type or identifier over the contract's limits
     503  Kafka did not acknowledge in ``publish_timeout_s`` (with ``Retry-After``)
-    200  Kafka acknowledged: ``{"event_id", "topic", "partition", "offset"}``
+    200  Kafka acknowledged: ``{"event_id", "topic", "partition", "offset"}``; or, while Kafka
+         is away, the record is fsync'd in the spool: ``{"event_id", "spooled": true}``
+         (:mod:`bridge.spool_drain`; with the spool off or full, 503 as above)
 
 A client over its failure budget (:mod:`bridge.guard`) gets 429 with ``Retry-After`` instead
 of 401, 400 or 413, and its signatures are checked in the raw form only; a correctly signed
@@ -35,7 +37,8 @@ from bridge.accesslog import AccessLog
 from bridge.guard import BUDGETED_STATUSES, RequestGuard
 from bridge.ingest import InvalidEvent, build_record, decode_json, require_event
 from bridge.metrics import Metrics
-from bridge.publisher import Publisher
+from bridge.publisher import Ack, Publisher
+from bridge.spool_drain import Spooled, SpoolRoute
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 
@@ -70,6 +73,8 @@ class WebhookEndpoint:
         self._retry_after = (b"retry-after", str(settings.retry_after_s).encode("ascii"))
         self._guard = RequestGuard(settings)
         self._compact_max = settings.compact_signature_max_bytes
+        self.route: SpoolRoute[Ack] | None = None
+        """The way around an absent Kafka, once the app's start-up has opened the spool."""
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         started = time.perf_counter()
@@ -102,21 +107,27 @@ class WebhookEndpoint:
                 raise _Refused(400, str(exc)) from None
             sent = time.perf_counter()
             try:
-                ack = await self._publisher.publish(record)
+                route = self.route
+                ack = await (
+                    self._publisher.publish(record) if route is None else route.deliver(record)
+                )
             except ServiceUnavailable as exc:
                 extra.append(self._retry_after)
                 raise _Refused(503, f"event not stored, retry later: {exc}") from None
-            self._metrics.published(time.perf_counter() - sent)
             status = 200
             message = None
-            payload = orjson.dumps(
-                {
-                    "event_id": record.event_id,
-                    "topic": record.topic,
-                    "partition": ack.partition,
-                    "offset": ack.offset,
-                }
-            )
+            if isinstance(ack, Spooled):
+                payload = orjson.dumps({"event_id": record.event_id, "spooled": True})
+            else:
+                self._metrics.published(time.perf_counter() - sent)
+                payload = orjson.dumps(
+                    {
+                        "event_id": record.event_id,
+                        "topic": record.topic,
+                        "partition": ack.partition,
+                        "offset": ack.offset,
+                    }
+                )
         except _Refused as refused:
             status = refused.status
             message = refused.message

@@ -39,9 +39,13 @@ def _missing(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def base_settings() -> Iterator[Settings]:
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings for the services under test, from testcontainers or from the environment."""
-    overrides: dict[str, object] = {"webhook_secrets": TEST_SECRET}
+    overrides: dict[str, object] = {
+        "webhook_secrets": TEST_SECRET,
+        # Receivers of this session spool apart from a developer's and other sessions'.
+        "spool_dir": tmp_path_factory.mktemp("spool"),
+    }
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
         from testcontainers.postgres import PostgresContainer
