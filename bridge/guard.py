@@ -1,18 +1,14 @@
-"""The webhook endpoint's defences against abusive clients: a failure budget and a body timeout.
+"""The webhook endpoint's defence against abusive clients: a failure budget per client.
 
-Neither costs a valid delivery more than a comparison, a clock read it already made and two
-dict operations: the client's address is looked up only when a request failed, or while some
-client is over its budget; the body timeout is a dict entry swept every tick (the publish
-deadlines of :mod:`bridge.pacing`), not a timer per request.
+It costs a valid delivery a comparison and a clock read it already made: the client's address
+is looked up only when a request failed, or while some client is over its budget.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Any
 
-from bridge.pacing import Deadlines
 from bridge.ratelimit import FailureBudget, client_address, parse_networks
 from core.settings import Settings
 
@@ -23,7 +19,7 @@ BUDGETED_STATUSES = frozenset({400, 401, 413})
 
 
 class RequestGuard:
-    """Per-client failure budgets and the body-read deadlines of one endpoint.
+    """Per-client failure budgets of one endpoint.
 
     Clock: ``time.perf_counter`` seconds, which the endpoint reads once per request anyway.
     """
@@ -33,12 +29,6 @@ class RequestGuard:
             settings.failure_rate_per_s, settings.failure_burst, settings.failure_clients_max
         )
         self._proxies = parse_networks(settings.trusted_proxies)
-        # The publish deadlines' sweep, reused: cancels a body read that outlives its limit.
-        self._reading = Deadlines(settings.body_timeout_s)
-        self._sweeping = False
-        self.body_timeout_s = settings.body_timeout_s
-
-    # --- failure budget -----------------------------------------------------------------------
 
     def client(self, scope: Scope) -> str:
         """The client a budget is kept for: the peer, or X-Forwarded-For behind a trusted proxy."""
@@ -59,20 +49,3 @@ class RequestGuard:
         ``Retry-After`` to answer 429 with."""
         wait = self._budget.spend(self.client(scope), now)
         return math.ceil(wait) if wait else 0
-
-    # --- body timeout -------------------------------------------------------------------------
-
-    def reading(self) -> asyncio.Task[Any] | None:
-        """Start the body deadline of the current request; its key for :meth:`read_done`."""
-        task = asyncio.current_task()
-        if task is None:
-            return None
-        if not self._sweeping:
-            self._reading.start()
-            self._sweeping = True
-        self._reading.watch(task)
-        return task
-
-    def read_done(self, task: asyncio.Task[Any] | None) -> bool:
-        """Stop the body deadline; True (the cancellation undone) if the body was too late."""
-        return task is not None and self._reading.release(task)

@@ -1,13 +1,11 @@
 """The one Kafka producer of a receiver process, shared by every request.
 
 Delivery guarantee: :meth:`Publisher.publish` returns only once the broker has acknowledged
-the record with ``acks=all``; anything else raises. In aiokafka 0.14 the future returned by
-``AIOKafkaProducer.send`` is resolved by ``MessageBatch.done`` when the ProduceResponse for
-its batch arrives without error (``done_noack`` is used only with ``acks=0``), so awaiting it
-is awaiting the broker's ack. The producer is idempotent, so its own retries add no
-duplicates. A publish that times out may still reach Kafka later (the producer keeps
-retrying the batch); the sender was told 503 and retries, and consumers count each event id
-once.
+the record with ``acks=all`` (awaiting aiokafka's send future is awaiting the ack: see
+docs/performance.md, "Publisher"); anything else raises. The producer is idempotent, so its own
+retries add no duplicates. A publish that times out may still reach Kafka later (the producer
+keeps retrying the batch); the sender was told 503, or the record was spooled, and consumers
+count each event id once.
 
 aiokafka's producer sends from one background task; if that task ends (an error it does not
 expect), the producer accepts records it will never send. The publisher watches that task and
@@ -15,9 +13,7 @@ starts a new producer when it ends, answering 503 meanwhile, so a receiver never
 ready while nothing reaches Kafka.
 
 Concurrent requests share the producer; their records are handed to it in waves, one per
-``linger_ms`` window, so that a wave leaves in one produce request (:class:`Waves`). The
-``publish_timeout_s`` limit is kept by :class:`Deadlines` (one sweep per tick) rather than
-``asyncio.wait_for`` (a task and a timer per publish).
+``linger_ms`` window (:mod:`bridge.waves`).
 """
 
 from __future__ import annotations
@@ -33,7 +29,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from bridge.ingest import Record
-from bridge.pacing import Deadlines, Waves
+from bridge.waves import Waves
 from core.errors import PublishTimeout, ServiceUnavailable
 from core.settings import Settings
 
@@ -79,7 +75,7 @@ class Publisher:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._deadlines = Deadlines(settings.publish_timeout_s)
+        self._timeout_s = settings.publish_timeout_s
         self._waves = Waves(settings.linger_ms / 1000, self._send)
         self._producer: AIOKafkaProducer | None = None
         self._stopping = False
@@ -89,7 +85,6 @@ class Publisher:
     async def start(self) -> None:
         """Connect the producer; ServiceUnavailable when Kafka does not answer."""
         self._producer = await self._new_producer()
-        self._deadlines.start()
 
     async def _new_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
@@ -154,7 +149,6 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._replacing
         await self._waves.drain()
-        await self._deadlines.stop()
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()
@@ -169,21 +163,16 @@ class Publisher:
         producer = self._producer
         if producer is None:
             raise ServiceUnavailable("the Kafka producer is not running")
-        task = asyncio.current_task()
-        assert task is not None
-        self._deadlines.watch(task)
         try:
-            meta = await self._waves.submit(record)
-        except asyncio.CancelledError:
-            if self._deadlines.release(task):
-                raise PublishTimeout(
-                    f"Kafka did not acknowledge within {self._deadlines.timeout_s:g} s"
-                ) from None
-            raise
+            async with asyncio.timeout(self._timeout_s):
+                meta = await self._waves.submit(record)
+        except TimeoutError:
+            # Its wave skips a cancelled record; one already handed over may still land.
+            raise PublishTimeout(
+                f"Kafka did not acknowledge within {self._timeout_s:g} s"
+            ) from None
         except KafkaError as exc:
             raise ServiceUnavailable(f"Kafka refused the record: {exc!r}") from exc
-        finally:
-            self._deadlines.release(task)
         return Ack(meta.partition, meta.offset)
 
     async def _send(self, record: Record) -> asyncio.Future[Any]:

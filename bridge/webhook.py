@@ -73,6 +73,7 @@ class WebhookEndpoint:
         self._retry_after = (b"retry-after", str(settings.retry_after_s).encode("ascii"))
         self._guard = RequestGuard(settings)
         self._compact_max = settings.compact_signature_max_bytes
+        self._body_timeout_s = settings.body_timeout_s
         self.route: SpoolRoute[Ack] | None = None
         """The way around an absent Kafka, once the app's start-up has opened the spool."""
 
@@ -155,20 +156,11 @@ class WebhookEndpoint:
         )
 
     async def _read_body(self, receive: Any) -> bytes:
-        task = self._guard.reading()
         try:
-            body = await self._receive_body(receive)
-        except asyncio.CancelledError:
-            if not self._guard.read_done(task):
-                raise
-            raise _Refused(
-                408, f"body not received within {self._guard.body_timeout_s:g} s"
-            ) from None
-        except BaseException:
-            self._guard.read_done(task)
-            raise
-        self._guard.read_done(task)
-        return body
+            async with asyncio.timeout(self._body_timeout_s):
+                return await self._receive_body(receive)
+        except TimeoutError:
+            raise _Refused(408, f"body not received within {self._body_timeout_s:g} s") from None
 
     async def _receive_body(self, receive: Any) -> bytes:
         message = await receive()
