@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bridge.app import WEBHOOK_PATH
-from bridge.server import freeze_startup_objects, run
+from bridge.server import run
+from core.memory import settle_gc
 from core.settings import Settings
 
 _ANSWER = b'{"received":true}'
@@ -52,7 +53,7 @@ def create_bare_app() -> Starlette:
 def worker_app() -> Starlette:
     """The bare app of one worker process; start-up objects frozen as the receiver's are."""
     app = create_bare_app()
-    freeze_startup_objects()
+    settle_gc()
     return app
 
 

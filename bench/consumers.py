@@ -44,9 +44,9 @@ from consumers import registry
 from consumers.api import ConsumerGroup
 from consumers.engine.decode import map_record
 from consumers.engine.loop import GroupRuntime
-from consumers.engine.process import tune_gc
 from core import contract
 from core.db import migrate
+from core.memory import settle_gc
 from core.settings import Settings
 from core.topics import ensure_topics
 from devstack.kafka import LocalKafka
@@ -234,7 +234,7 @@ async def _drop(base: Settings, database: str, settings: Settings, topics: list[
 
 
 async def main(names: Sequence[str], count: int, time_order: bool = False) -> None:
-    tune_gc()  # as `drip-bridge consume` does
+    settle_gc()  # as `drip-bridge consume` does
     base = Settings()
     for name in names:
         await bench_group(name, base, count, time_order)

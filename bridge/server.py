@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
 from collections.abc import Callable
 from typing import cast
@@ -23,6 +22,7 @@ from bridge.accesslog import plain_lines
 from bridge.app import create_app
 from bridge.protocol import HeaderTimeoutProtocol
 from core import logs
+from core.memory import settle_gc
 from core.settings import Settings
 
 
@@ -71,27 +71,6 @@ def lean_logging() -> None:
     logging._srcfile = None  # type: ignore[attr-defined]
 
 
-# Young-generation threshold: containers allocated (net) between collections. Python's 700
-# suits short scripts; a receiver under load holds thousands of requests in flight, so it
-# crossed 700 every few requests and promoted live request objects into older generations,
-# whose collections then rescanned them. Measured at saturation: capacity +20% or more.
-# Request objects are freed by reference counting; this only delays finding cycles.
-_GC_YOUNG_THRESHOLD = 50_000
-
-
-def freeze_startup_objects() -> None:
-    """Keep what start-up allocated (modules, classes, the app) out of full collections.
-
-    A full collection then scans only what requests left behind: a few milliseconds instead
-    of a ~40 ms pause landing on whichever requests are in flight. Also raises the young
-    generation's threshold (see ``_GC_YOUNG_THRESHOLD``); older generations keep theirs.
-    """
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, older, oldest)
-
-
 def run(settings: Settings, build: Callable[[], ASGIApp], worker_factory: str) -> bool:
     """Serve ``build()`` in this process, or ``worker_factory`` in each of ``http_workers``.
 
@@ -101,7 +80,7 @@ def run(settings: Settings, build: Callable[[], ASGIApp], worker_factory: str) -
     """
     if settings.http_workers == 1:
         server = uvicorn.Server(uvicorn_config(build(), settings))
-        freeze_startup_objects()
+        settle_gc()
         server.run()
         return server.started
     config = uvicorn_config(worker_factory, settings)
@@ -146,7 +125,7 @@ def worker_app() -> ASGIApp:
     logs.configure()
     _receiver_logging()
     app = create_app(settings)
-    freeze_startup_objects()
+    settle_gc()
     return app
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -29,6 +28,7 @@ from consumers.engine.loop import GroupRuntime
 from consumers.engine.metrics import ConsumerMetrics
 from core.away import Absence
 from core.errors import ServiceUnavailable
+from core.memory import settle_gc
 from core.settings import Settings
 from core.topics import ensure_topics
 
@@ -37,19 +37,8 @@ log = logging.getLogger(__name__)
 
 def run_groups(settings: Settings, names: list[str]) -> None:
     """Run the groups named (every registered group when ``names`` is empty) until signalled."""
-    tune_gc()
+    settle_gc()
     asyncio.run(run(settings, names))
-
-
-def tune_gc() -> None:
-    """Keep Python's cycle collector out of the per-event path of a consumer process.
-
-    A batch allocates tens of thousands of short-lived dicts (parsed events), which reference
-    counting frees anyway; with the default thresholds the collector would also run every 700
-    allocations and keep re-walking the long-lived objects of the Kafka and PostgreSQL clients.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 async def run(settings: Settings, names: Sequence[str], stop: asyncio.Event | None = None) -> None:
