@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from consumers.engine import faults
-from core.operator_errors import database_refusal
+from core.db import connect
 from core.settings import Settings
 
 # Kept importable from here for the modules that catch it alongside the connection.
@@ -33,23 +33,7 @@ class GroupConnection:
     async def get(self) -> psycopg.AsyncConnection[Any]:
         """The open connection, opening a new one if there is none (or it was closed)."""
         if self._conn is None or self._conn.closed:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self._settings.libpq_url,
-                    autocommit=True,
-                    application_name=f"drip-bridge {self._name}",
-                )
-            except psycopg.OperationalError as exc:
-                refusal = database_refusal(exc)
-                if refusal is not None:
-                    raise refusal from exc
-                raise
-            try:
-                await plan_each_batch(conn)
-            except BaseException:
-                await conn.close()
-                raise
-            self._conn = conn
+            self._conn = await connect(self._settings, f"drip-bridge {self._name}")
         return self._conn
 
     async def drop(self) -> None:
@@ -58,17 +42,6 @@ class GroupConnection:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
-
-
-async def plan_each_batch(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Have PostgreSQL plan a batch's statements for that batch, on this connection from now on.
-
-    psycopg prepares a statement run five times, and PostgreSQL then settles on a generic plan,
-    made while the tables may still be small (a new database, a replay's shadow tables) and
-    kept as they grow: a sequential scan chosen then reads the whole table on every later
-    batch. Planning each batch's few statements costs under a millisecond.
-    """
-    await conn.execute("SET plan_cache_mode = force_custom_plan")
 
 
 class Backoff:

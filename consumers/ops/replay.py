@@ -35,10 +35,10 @@ from psycopg import sql
 from consumers.api import ConsumerGroup
 from consumers.engine import offsets
 from consumers.engine.commit import apply_batch, apply_effects
-from consumers.engine.connection import plan_each_batch
 from consumers.engine.decode import Batch, assemble
 from consumers.ops import shadow
 from consumers.ops.live_members import live_members
+from core.db import connect
 from core.errors import ReplayRefused, ServiceUnavailable
 from core.kafka_clients import admin_client, log_bounds, outside_consumer, partitions_of
 from core.settings import Settings
@@ -163,17 +163,9 @@ async def since(
 
 async def _connect(settings: Settings, group: ConsumerGroup[Any]) -> psycopg.AsyncConnection[Any]:
     try:
-        conn = await psycopg.AsyncConnection.connect(
-            settings.libpq_url, autocommit=True, application_name=f"drip-bridge replay {group.name}"
-        )
+        return await connect(settings, f"drip-bridge replay {group.name}")
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable(f"PostgreSQL did not answer ({exc}); is it running?") from exc
-    try:
-        await plan_each_batch(conn)  # the shadow tables start empty and grow batch by batch
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
 
 
 def _reader(
