@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,10 +32,11 @@ from consumers import registry
 from consumers.ops import replay as replays
 from consumers.ops.replay import ReplaySummary
 from dripbridge.config import load_settings
+from dripbridge.stack import control_of
 
 EPILOG = (
-    "--from-beginning refuses to start while processes of the group run (stop them first); "
-    "--since can run beside them. See README, 'Replay and backfill'."
+    "Both run beside the group's live processes: --from-beginning holds the group's writers "
+    "only while it swaps (the summary says how long). See README, 'Replay and backfill'."
 )
 
 GroupArg = Annotated[str, typer.Argument(help="The group to replay (see drip-bridge consumers).")]
@@ -54,6 +56,37 @@ SinceOpt = Annotated[
         "offset), on the live tables; stores no offsets.",
     ),
 ]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option("--offline", hidden=True, help="Gone: rebuilds run beside live processes."),
+]
+
+
+def stop_advice(group: str, *, stack_running: bool, in_container: bool) -> str:
+    """How to stop ``group``'s processes on the stack this command runs beside.
+
+    A live ``drip-bridge stack`` supervisor (``./dev up`` without Docker) takes ``stack stop``;
+    inside a container the stack is docker compose's; otherwise the processes are the
+    operator's own ``drip-bridge consume`` (or compose's, run from the host).
+    """
+    if stack_running:
+        return f"drip-bridge stack stop {group} (and drip-bridge stack start {group} after)"
+    if in_container:
+        return f"docker compose stop consumer-{group} (and docker compose start consumer-{group})"
+    return (
+        f"stop the drip-bridge consume processes running {group} (Ctrl-C or SIGTERM: each "
+        f"finishes its batch), or docker compose stop consumer-{group} under docker compose"
+    )
+
+
+def offline_refusal(group: str, advice: str) -> str:
+    """Why ``--offline`` is refused, and how to rebuild with the group stopped all the same."""
+    return (
+        f"--offline is gone: replay {group} --from-beginning runs beside the group's live "
+        "processes and holds their writes only while it swaps (the summary says how long); "
+        "a rebuild with them stopped was not measurably faster. To rebuild with the group "
+        f"stopped all the same: {advice}, then replay --from-beginning."
+    )
 
 
 def parse_since(text: str) -> datetime:
@@ -81,7 +114,10 @@ class _RateColumn(ProgressColumn):
 
 
 def replay_command(
-    group: GroupArg, from_beginning: BeginningOpt = False, since: SinceOpt = None
+    group: GroupArg,
+    from_beginning: BeginningOpt = False,
+    since: SinceOpt = None,
+    offline: OfflineOpt = False,
 ) -> None:
     """Rebuild a group's tables from the beginning, or re-apply events since a time."""
 
@@ -90,6 +126,13 @@ def replay_command(
     when = parse_since(since) if since is not None else None
     chosen = registry.get(group)
     settings = load_settings()
+    if offline:
+        advice = stop_advice(
+            chosen.name,
+            stack_running=control_of(settings).supervisor_pid() is not None,
+            in_container=Path("/.dockerenv").exists(),
+        )
+        raise typer.BadParameter(offline_refusal(chosen.name, advice), param_hint="--offline")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -127,6 +170,11 @@ def print_summary(summary: ReplaySummary, console: Console) -> None:
     table.add_row("partitions", f"{summary.partitions:,}")
     table.add_row("duration", f"{summary.seconds:,.1f} s")
     table.add_row("rate", f"{summary.rate:,.0f} events/s")
+    if summary.tables_swapped:
+        table.add_row(
+            "live writers held",
+            f"{summary.hold_seconds * 1000:,.0f} ms ({summary.held_records:,} records caught up)",
+        )
     swapped = ", ".join(summary.tables_swapped) or "none (live tables updated in place)"
     table.add_row("tables swapped", swapped)
     console.print(table)
