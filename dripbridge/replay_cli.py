@@ -10,7 +10,6 @@ import asyncio
 import logging
 import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,21 +61,31 @@ OfflineOpt = Annotated[
 ]
 
 
-def stop_advice(group: str, *, stack_running: bool, in_container: bool) -> str:
+def stop_advice(group: str, *, stack_running: bool, in_compose: bool) -> str:
     """How to stop ``group``'s processes on the stack this command runs beside.
 
     A live ``drip-bridge stack`` supervisor (``./dev up`` without Docker) takes ``stack stop``;
-    inside a container the stack is docker compose's; otherwise the processes are the
-    operator's own ``drip-bridge consume`` (or compose's, run from the host).
+    a command reaching Kafka by docker-compose.yml's service names runs in that stack;
+    otherwise the processes are the operator's own ``drip-bridge consume`` (or compose's, with
+    the command run from the host).
     """
     if stack_running:
         return f"drip-bridge stack stop {group} (and drip-bridge stack start {group} after)"
-    if in_container:
+    if in_compose:
         return f"docker compose stop consumer-{group} (and docker compose start consumer-{group})"
     return (
         f"stop the drip-bridge consume processes running {group} (Ctrl-C or SIGTERM: each "
         f"finishes its batch), or docker compose stop consumer-{group} under docker compose"
     )
+
+
+_COMPOSE_KAFKA_HOSTS = frozenset({"kafka", "kafka-1", "kafka-2", "kafka-3"})
+
+
+def on_compose_network(bootstrap_servers: str) -> bool:
+    """True when Kafka is reached by the service names of docker-compose.yml."""
+    hosts = {s.strip().rpartition(":")[0] or s.strip() for s in bootstrap_servers.split(",")}
+    return bool(hosts & _COMPOSE_KAFKA_HOSTS)
 
 
 def offline_refusal(group: str, advice: str) -> str:
@@ -130,7 +139,7 @@ def replay_command(
         advice = stop_advice(
             chosen.name,
             stack_running=control_of(settings).supervisor_pid() is not None,
-            in_container=Path("/.dockerenv").exists(),
+            in_compose=on_compose_network(settings.kafka_bootstrap_servers),
         )
         raise typer.BadParameter(offline_refusal(chosen.name, advice), param_hint="--offline")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from consumers.ops.replay import ReplaySummary
 from dripbridge.cli import app
-from dripbridge.replay_cli import offline_refusal, parse_since, print_summary, stop_advice
+from dripbridge.replay_cli import (
+    offline_refusal,
+    on_compose_network,
+    parse_since,
+    print_summary,
+    stop_advice,
+)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +97,7 @@ def test_since_summary_shows_no_hold() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stack_running", "in_container", "says", "not_says"),
+    ("stack_running", "in_compose", "says", "not_says"),
     [
         (True, False, "drip-bridge stack stop streaks", "docker"),
         (True, True, "drip-bridge stack stop streaks", "docker"),
@@ -100,9 +106,9 @@ def test_since_summary_shows_no_hold() -> None:
     ],
 )
 def test_stop_advice_names_the_stack_in_use(
-    stack_running: bool, in_container: bool, says: str, not_says: str
+    stack_running: bool, in_compose: bool, says: str, not_says: str
 ) -> None:
-    advice = stop_advice("streaks", stack_running=stack_running, in_container=in_container)
+    advice = stop_advice("streaks", stack_running=stack_running, in_compose=in_compose)
     assert says in advice and not_says not in advice
 
 
@@ -111,3 +117,17 @@ def test_offline_is_refused_with_the_way_to_stop_the_group() -> None:
     assert result.exit_code == 2
     assert "--offline is gone" in result.output
     assert "then replay --from-beginning" in offline_refusal("g", "x")
+
+
+@pytest.mark.parametrize(
+    ("servers", "compose"),
+    [
+        ("kafka:9092", True),
+        ("kafka-1:9092,kafka-2:9092,kafka-3:9092", True),
+        ("127.0.0.1:9092", False),
+        ("localhost:9092, 127.0.0.1:9093", False),
+        ("kafka.example.com:9092", False),
+    ],
+)
+def test_compose_is_recognised_by_its_kafka_service_names(servers: str, compose: bool) -> None:
+    assert on_compose_network(servers) is compose
