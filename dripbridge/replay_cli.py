@@ -31,10 +31,11 @@ from consumers import registry
 from consumers.ops import replay as replays
 from consumers.ops.replay import ReplaySummary
 from dripbridge.config import load_settings
+from dripbridge.stack import control_of
 
 EPILOG = (
-    "--from-beginning refuses to start while processes of the group run (stop them first); "
-    "--since can run beside them. See README, 'Replay and backfill'."
+    "Both run beside the group's live processes: --from-beginning holds the group's writers "
+    "only while it swaps (the summary says how long). See README, 'Replay and backfill'."
 )
 
 GroupArg = Annotated[str, typer.Argument(help="The group to replay (see drip-bridge consumers).")]
@@ -54,6 +55,47 @@ SinceOpt = Annotated[
         "offset), on the live tables; stores no offsets.",
     ),
 ]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option("--offline", hidden=True, help="Gone: rebuilds run beside live processes."),
+]
+
+
+def stop_advice(group: str, *, stack_running: bool, in_compose: bool) -> str:
+    """How to stop ``group``'s processes on the stack this command runs beside.
+
+    A live ``drip-bridge stack`` supervisor (``./dev up`` without Docker) takes ``stack stop``;
+    a command reaching Kafka by docker-compose.yml's service names runs in that stack;
+    otherwise the processes are the operator's own ``drip-bridge consume`` (or compose's, with
+    the command run from the host).
+    """
+    if stack_running:
+        return f"drip-bridge stack stop {group} (and drip-bridge stack start {group} after)"
+    if in_compose:
+        return f"docker compose stop consumer-{group} (and docker compose start consumer-{group})"
+    return (
+        f"stop the drip-bridge consume processes running {group} (Ctrl-C or SIGTERM: each "
+        f"finishes its batch), or docker compose stop consumer-{group} under docker compose"
+    )
+
+
+_COMPOSE_KAFKA_HOSTS = frozenset({"kafka", "kafka-1", "kafka-2", "kafka-3"})
+
+
+def on_compose_network(bootstrap_servers: str) -> bool:
+    """True when Kafka is reached by the service names of docker-compose.yml."""
+    hosts = {s.strip().rpartition(":")[0] or s.strip() for s in bootstrap_servers.split(",")}
+    return bool(hosts & _COMPOSE_KAFKA_HOSTS)
+
+
+def offline_refusal(group: str, advice: str) -> str:
+    """Why ``--offline`` is refused, and how to rebuild with the group stopped all the same."""
+    return (
+        f"--offline is gone: replay {group} --from-beginning runs beside the group's live "
+        "processes and holds their writes only while it swaps (the summary says how long); "
+        "a rebuild with them stopped was not measurably faster. To rebuild with the group "
+        f"stopped all the same: {advice}, then replay --from-beginning."
+    )
 
 
 def parse_since(text: str) -> datetime:
@@ -81,7 +123,10 @@ class _RateColumn(ProgressColumn):
 
 
 def replay_command(
-    group: GroupArg, from_beginning: BeginningOpt = False, since: SinceOpt = None
+    group: GroupArg,
+    from_beginning: BeginningOpt = False,
+    since: SinceOpt = None,
+    offline: OfflineOpt = False,
 ) -> None:
     """Rebuild a group's tables from the beginning, or re-apply events since a time."""
 
@@ -90,6 +135,13 @@ def replay_command(
     when = parse_since(since) if since is not None else None
     chosen = registry.get(group)
     settings = load_settings()
+    if offline:
+        advice = stop_advice(
+            chosen.name,
+            stack_running=control_of(settings).supervisor_pid() is not None,
+            in_compose=on_compose_network(settings.kafka_bootstrap_servers),
+        )
+        raise typer.BadParameter(offline_refusal(chosen.name, advice), param_hint="--offline")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -127,6 +179,11 @@ def print_summary(summary: ReplaySummary, console: Console) -> None:
     table.add_row("partitions", f"{summary.partitions:,}")
     table.add_row("duration", f"{summary.seconds:,.1f} s")
     table.add_row("rate", f"{summary.rate:,.0f} events/s")
+    if summary.tables_swapped:
+        table.add_row(
+            "live writers held",
+            f"{summary.hold_seconds * 1000:,.0f} ms ({summary.held_records:,} records caught up)",
+        )
     swapped = ", ".join(summary.tables_swapped) or "none (live tables updated in place)"
     table.add_row("tables swapped", swapped)
     console.print(table)

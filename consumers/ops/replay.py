@@ -5,13 +5,15 @@ partitions) from start offsets to the end offsets read when the run starts; even
 after that are left to the live processes. Records are mapped and batched exactly as the
 runtime does (:func:`consumers.engine.decode.assemble`).
 
-``from_beginning`` builds into shadow tables (:mod:`consumers.ops.shadow`) with its own offsets,
-then swaps tables, dead letters and the group's stored offsets in one transaction: readers
-never see a half-built table, and a replay that fails or is killed changes nothing live. It
-refuses to start while live processes of the group run (:mod:`consumers.ops.live_members`), and
-while another rebuild of the group runs (a PostgreSQL advisory lock). A live process started
-after that check cannot make the swap wrong: if it stored offsets past the build's end, the
-build reads on to them before swapping, so the swap never takes back an applied event.
+``from_beginning`` builds into shadow tables (:mod:`consumers.ops.shadow`) with its own offsets
+while the group's live processes keep running, then swaps tables, dead letters and the group's
+stored offsets in one transaction that holds the live writers for its length: readers never
+see a half-built table nor lose an event they saw, and a replay that fails or is killed changes
+nothing live. The build reads to the end of the log in rounds, each shorter than the last,
+until one batch or less is left; the swap then locks the group's stored offsets, applies the
+records up to them and swaps, so the end is reached in a bounded number of rounds whatever the
+traffic, and the hold lasts one batch plus the copy. Only one rebuild of a group runs at a time
+(a PostgreSQL advisory lock).
 
 ``since`` re-applies records from the first one published at or after a time, on the live
 tables, and stores no offsets. It relies on the groups' idempotence (event ids under unique
@@ -37,7 +39,6 @@ from consumers.engine import offsets
 from consumers.engine.commit import apply_batch, apply_effects
 from consumers.engine.decode import Batch, assemble
 from consumers.ops import shadow
-from consumers.ops.live_members import live_members
 from core.db import connect
 from core.errors import ReplayRefused, ServiceUnavailable
 from core.kafka_clients import admin_client, log_bounds, outside_consumer, partitions_of
@@ -62,6 +63,10 @@ class ReplaySummary:
     seconds: float = 0.0
     tables_swapped: tuple[str, ...] = ()
     partitions: int = 0
+    hold_seconds: float = 0.0
+    """How long the swap held the group's live writers (0 when nothing was swapped)."""
+    held_records: int = 0
+    """Records applied to the shadow while the writers were held."""
     started: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
@@ -75,26 +80,24 @@ async def from_beginning(
 ) -> ReplaySummary:
     """Rebuild ``group``'s tables from its topics into shadow tables and swap them in.
 
-    Raises :class:`ReplayRefused` while live processes of the group run, or another rebuild of
-    it does. On any failure the live tables, dead letters and offsets are left as they were.
+    Runs beside the group's live processes, which keep the live tables fresh meanwhile. It
+    reads to the end of the log in rounds until what is left fits in one batch
+    (``DRIP_BATCH_MAX_RECORDS``), then swaps (:func:`consumers.ops.shadow.swap`): the live
+    writers wait while the last records up to their stored offsets are applied and the tables
+    swapped; :attr:`ReplaySummary.hold_seconds` says how long.
+
+    Raises :class:`ReplayRefused` while another rebuild of the group runs. On any failure the
+    live tables, dead letters and offsets are left as they were.
     """
     summary = ReplaySummary(group.name, "from the beginning")
     topics = group.topics(settings.topic_prefix)
+    group_id = group.group_id(settings)
     await ensure_topics(settings, topics)
     async with admin_client(settings, f"drip-bridge-replay-{group.name}") as admin:
-        live = await live_members(admin, group.group_id(settings), topics)
-        if live:
-            hosts = ", ".join(sorted({f"{m.client_id}@{m.client_host}" for m in live}))
-            raise ReplayRefused(
-                f"group {group.name} has {len(live)} live process(es) reading "
-                f"{settings.topic_prefix}.* topics ({hosts}); stop them first "
-                f"(docker compose stop consumer-{group.name}), or use --since, which runs "
-                "beside them. A process killed without stopping counts for about 10 s more."
-            )
         tps, _missing = await partitions_of(admin, topics)
     schema = shadow.schema_for(group)
     async with await _connect(settings, group) as conn:
-        cur = await conn.execute(_LOCK, [f"drip-bridge replay {group.group_id(settings)}"])
+        cur = await conn.execute(_LOCK, [f"drip-bridge replay {group_id}"])
         locked = await cur.fetchone()
         if not locked or not locked[0]:
             raise ReplayRefused(f"another replay of group {group.name} is running; wait for it")
@@ -111,17 +114,35 @@ async def from_beginning(
                 await conn.execute(
                     sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
                 )
+                left: int | None = None
                 while True:
-                    built = await offsets.claim(conn, group.group_id(settings), starts)
+                    built = await offsets.claim(conn, group_id, starts)
                     await _read(consumer, group, settings, built, ends, build, summary, progress)
-                    ranges = {tp: (starts[tp], ends[tp]) for tp in tps}
-                    ahead = await shadow.swap(
-                        conn, group.group_id(settings), schema, tables, ranges
-                    )
-                    if not ahead:
+                    built = await offsets.claim(conn, group_id, starts)
+                    _, ends = await log_bounds(consumer, tps)
+                    behind = sum(max(ends[tp] - built[tp], 0) for tp in tps)
+                    # Close enough to hold the writers; or traffic outpaces the build, and
+                    # another round would end no closer.
+                    if behind <= settings.batch_max_records or (
+                        left is not None and behind >= left
+                    ):
                         break
-                    # A live process started meanwhile and went past the build: catch up first.
-                    ends = {tp: max(end, ahead.get(tp, end)) for tp, end in ends.items()}
+                    left = behind
+
+                async def catch_up(
+                    stored: Mapping[TopicPartition, int],
+                ) -> dict[TopicPartition, shadow.Range]:
+                    # Up to the live offsets, so the swap takes back nothing already shown; a
+                    # live process behind the build resumes from the build's offsets instead.
+                    target = {tp: max(built[tp], stored.get(tp, 0)) for tp in tps}
+                    before = summary.records
+                    await _read(consumer, group, settings, built, target, build, summary, progress)
+                    summary.held_records = summary.records - before
+                    return {tp: (starts[tp], target[tp]) for tp in tps}
+
+                summary.hold_seconds = await shadow.swap(
+                    conn, group_id, schema, tables, topics, catch_up
+                )
         except BaseException:
             # Best effort: a replay killed outright leaves the schema to the next one instead.
             with contextlib.suppress(Exception):

@@ -7,13 +7,15 @@ dead letter. It is dropped and recreated when a replay starts: a replay that cra
 only a stale shadow schema, which the next one drops. Views stay in ``public`` and keep
 reading the live tables throughout.
 
-The swap is one transaction. Readers keep seeing the old rows until it commits (MVCC; the
-``EXCLUSIVE`` table locks block writers only), then see the rebuilt ones; never a mix.
+The swap is one transaction, which holds the group's live writers while it brings the shadow
+up to where they stand (:func:`swap`). Readers keep seeing the old rows until it commits (MVCC;
+the ``EXCLUSIVE`` table locks block writers only), then see the rebuilt ones; never a mix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -71,9 +73,8 @@ async def drop(conn: psycopg.AsyncConnection[Any], schema: str) -> None:
     await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(_id(schema)))
 
 
-class _LiveAhead(Exception):
-    def __init__(self, ahead: dict[TopicPartition, int]) -> None:
-        self.ahead = ahead
+CatchUp = Callable[[Mapping[TopicPartition, int]], Awaitable[Mapping[TopicPartition, Range]]]
+"""Given the live stored offsets (locked), brings the shadow up to them; returns its ranges."""
 
 
 async def swap(
@@ -81,49 +82,36 @@ async def swap(
     group_id: str,
     schema: str,
     tables: Sequence[str],
-    ranges: Mapping[TopicPartition, Range],
-) -> dict[TopicPartition, int]:
+    topics: Sequence[str],
+    catch_up: CatchUp,
+) -> float:
     """Replace the live tables, dead letters and offsets with the shadow's, then drop it.
 
-    Returns ``{}`` once swapped. If a live process of the group started during the build and
-    stored offsets past the end of the build, nothing is changed and those offsets are
-    returned: the build must reach them first, or the swap would take back events the live
-    tables already show. Locks are taken in the order a live batch takes them (offset rows,
-    then tables), so the two never deadlock; a live batch waiting on them is then refused by
-    the offsets' compare-and-set and re-read from the swapped offsets.
+    One transaction. It first locks the group's rows in ``consumer_offsets``: a live batch
+    moves those first (a compare-and-set UPDATE), so from then on the live processes wait and
+    the stored offsets stand still. ``catch_up`` then applies the records between the build's
+    offsets and those stored offsets to the shadow, inside this transaction, and returns the
+    range built per partition; the tables, dead letters and offsets are swapped to it. The
+    swap thus takes back nothing a reader saw, and the offsets it stores are where the live
+    tables now stand: a live batch waiting on the lock expected exactly those offsets if the
+    live process was not behind the build, and is then applied on top of the swapped tables
+    when the lock goes; if it was behind, its compare-and-set finds the offsets moved and it
+    is refused and read again from them. Locks are taken in the order a live batch takes
+    them (offset rows, then tables), so the two never deadlock.
+
+    Returns the seconds the offset rows were held, from the lock to the commit.
     """
-    try:
-        await _swap(conn, group_id, schema, tables, ranges)
-    except _LiveAhead as exc:
-        return exc.ahead
-    return {}
-
-
-async def _swap(
-    conn: psycopg.AsyncConnection[Any],
-    group_id: str,
-    schema: str,
-    tables: Sequence[str],
-    ranges: Mapping[TopicPartition, Range],
-) -> None:
-    tps = sorted(ranges)
     async with conn.transaction():
         cur = await conn.execute(
             "SELECT topic, partition, next_offset FROM public.consumer_offsets"
             " WHERE group_id = %s AND topic = ANY(%s) ORDER BY topic, partition FOR UPDATE",
-            [group_id, sorted({tp.topic for tp in tps})],
+            [group_id, sorted(topics)],
         )
+        locked = time.perf_counter()
         stored = {TopicPartition(t, p): o for t, p, o in await cur.fetchall()}
-        ahead = {tp: o for tp, o in stored.items() if tp in ranges and o > ranges[tp][1]}
-        if ahead:
-            raise _LiveAhead(ahead)  # rolls the transaction back, releasing the locks
-        if tables:
-            live = sql.SQL(", ").join(_live(t) for t in tables)
-            await conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(live))
-        for table in reversed(tables):
-            await conn.execute(sql.SQL("DELETE FROM {}").format(_live(table)))
-        for table in tables:
-            await _copy(conn, schema, table)
+        ranges = await catch_up(stored)
+        await replace_tables(conn, schema, tables)
+        tps = sorted(ranges)
         await _dead_letters(conn, group_id, schema, tps, ranges)
         await conn.execute(
             _STORE_OFFSETS,
@@ -135,6 +123,23 @@ async def _swap(
             ],
         )
         await drop(conn, schema)
+    return time.perf_counter() - locked
+
+
+async def replace_tables(
+    conn: psycopg.AsyncConnection[Any], schema: str, tables: Sequence[str]
+) -> None:
+    """Inside the swap's transaction: the live tables' rows become the shadow's.
+
+    ``EXCLUSIVE`` blocks writers only: readers keep seeing the old rows until the commit.
+    """
+    if tables:
+        live = sql.SQL(", ").join(_live(t) for t in tables)
+        await conn.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(live))
+    for table in reversed(tables):
+        await conn.execute(sql.SQL("DELETE FROM {}").format(_live(table)))
+    for table in tables:
+        await _copy(conn, schema, table)
 
 
 def _id(name: str) -> sql.Identifier:

@@ -11,7 +11,6 @@ import dataclasses
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,6 @@ import pytest
 from consumers.engine.loop import GroupRuntime
 from consumers.groups.leaderboard import GROUP
 from consumers.ops import replay
-from core.errors import ReplayRefused
 from core.settings import Settings
 from tests.group_db import emptied
 from tests.group_runs import run_until_stored, stored_offsets
@@ -204,31 +202,6 @@ async def test_killed_replay_leaves_live_tables_and_the_next_one_succeeds(
     assert summary.records == sent
     assert await snapshot(conn, run) == reference
     assert not await schema_exists(conn, SHADOW)
-
-
-async def test_refused_while_a_live_process_runs(run: Settings, conn: Conn) -> None:
-    sent, _ = await live_build(run, members=4, awards_per_member=2)
-    stop = asyncio.Event()
-    live = asyncio.create_task(GroupRuntime(GROUP, run).run(stop))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                await replay.from_beginning(run, GROUP)
-            except ReplayRefused as refused:
-                message = str(refused)
-                break
-            # Not a member yet (joining takes a moment): that replay was legitimate.
-            assert time.monotonic() < deadline, "the live process never showed as a member"
-            await asyncio.sleep(0.2)
-    finally:
-        stop.set()
-        await asyncio.wait_for(live, 20)
-    assert "1 live process(es)" in message and "--since" in message
-    assert not await schema_exists(conn, SHADOW)
-
-    # Stopped cleanly, the process has left the group: the replay runs.
-    assert (await replay.from_beginning(run, GROUP)).records == sent
 
 
 async def test_since_reapplies_without_changing_correct_rows_and_fills_a_gap(

@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from consumers.ops.replay import ReplaySummary
 from dripbridge.cli import app
-from dripbridge.replay_cli import parse_since, print_summary
+from dripbridge.replay_cli import (
+    offline_refusal,
+    on_compose_network,
+    parse_since,
+    print_summary,
+    stop_advice,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,10 +69,65 @@ def test_summary_shows_every_figure() -> None:
         seconds=1.5,
         tables_swapped=("members", "point_awards"),
         partitions=9,
+        hold_seconds=0.2345,
+        held_records=42,
     )
     out = io.StringIO()
     print_summary(summary, Console(file=out, width=120))
     text = out.getvalue()
-    for figure in ("3,075", "3,069", "6", "9", "1.5 s", "2,050 events/s", "members, point_awards"):
+    for figure in (
+        "3,075",
+        "3,069",
+        "6",
+        "9",
+        "1.5 s",
+        "2,050 events/s",
+        "members, point_awards",
+        "live writers held",
+        "234 ms (42 records caught up)",
+    ):
         assert figure in text
     assert ReplaySummary("g", "since", seconds=0).rate == 0
+
+
+def test_since_summary_shows_no_hold() -> None:
+    out = io.StringIO()
+    print_summary(ReplaySummary("g", "since"), Console(file=out, width=120))
+    assert "writers held" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("stack_running", "in_compose", "says", "not_says"),
+    [
+        (True, False, "drip-bridge stack stop streaks", "docker"),
+        (True, True, "drip-bridge stack stop streaks", "docker"),
+        (False, True, "docker compose stop consumer-streaks", "drip-bridge stack"),
+        (False, False, "drip-bridge consume processes running streaks", "drip-bridge stack"),
+    ],
+)
+def test_stop_advice_names_the_stack_in_use(
+    stack_running: bool, in_compose: bool, says: str, not_says: str
+) -> None:
+    advice = stop_advice("streaks", stack_running=stack_running, in_compose=in_compose)
+    assert says in advice and not_says not in advice
+
+
+def test_offline_is_refused_with_the_way_to_stop_the_group() -> None:
+    result = CliRunner().invoke(app, ["replay", "leaderboard", "--from-beginning", "--offline"])
+    assert result.exit_code == 2
+    assert "--offline is gone" in result.output
+    assert "then replay --from-beginning" in offline_refusal("g", "x")
+
+
+@pytest.mark.parametrize(
+    ("servers", "compose"),
+    [
+        ("kafka:9092", True),
+        ("kafka-1:9092,kafka-2:9092,kafka-3:9092", True),
+        ("127.0.0.1:9092", False),
+        ("localhost:9092, 127.0.0.1:9093", False),
+        ("kafka.example.com:9092", False),
+    ],
+)
+def test_compose_is_recognised_by_its_kafka_service_names(servers: str, compose: bool) -> None:
+    assert on_compose_network(servers) is compose
