@@ -123,8 +123,7 @@ def _refuse_long_ids(event_id: str, realm_id: str | None, key: bytes | None) -> 
 class Record(NamedTuple):
     """One Kafka record, laid out by :mod:`core.contract`.
 
-    A named tuple rather than a frozen dataclass: one is built per request, and a frozen
-    dataclass sets each field through ``object.__setattr__`` (about four times the cost).
+    A named tuple, built once per event: see docs/performance.md ("Named tuples").
     """
 
     topic: str

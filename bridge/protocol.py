@@ -5,7 +5,7 @@ the next request: a connection that never sends a request, or sends its headers 
 time (slowloris), is kept for ever. Here each connection must complete a request's headers
 within ``header_timeout_s`` of opening, and of the first byte of each later request; a late
 one is answered 408 and closed. One sweep per period checks the server's connections, so a
-request pays two attribute stores, not a timer (``call_later`` and its cancel, about 2 us).
+request pays two attribute stores, not a timer (docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -78,8 +78,7 @@ Row = TypeVar("Row")
 class Event(NamedTuple):
     """A record decoded for a group: where it came from and the parsed JSON body.
 
-    A named tuple, like its envelope: one is built for every record, and a frozen dataclass
-    costs several times more to build.
+    A named tuple, built once per event: see docs/performance.md ("Named tuples").
     """
 
     envelope: Envelope

@@ -127,10 +127,9 @@ WHERE k.realm_id = e.realm_id AND k.realm_point_id = e.realm_point_id
   AND (k.point_name IS NULL OR (e.name_at, e.point_name) > (k.name_at, k.point_name))
 """
 
-# INSERT ... WHERE NOT EXISTS rather than ON CONFLICT DO NOTHING, whose speculative insertion
-# costs more per row (about 3 us per award here): an award is only written under its member's
-# lock, and this statement starts after this transaction took it, so it sees any copy another
-# transaction committed.
+# INSERT ... WHERE NOT EXISTS rather than ON CONFLICT DO NOTHING (docs/performance.md): an award
+# is only written under its member's lock, and this statement starts after this transaction took
+# it, so it sees any copy another transaction committed.
 _AWARDS = f"""
 INSERT INTO point_awards (event_id, realm_id, member_id, realm_point_id, point_name, amount,
                           reason, new_balance, awarded_at)
