@@ -39,6 +39,13 @@ def _page(port: int) -> str:
     return answer.text
 
 
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """(sample name, sorted labels) -> value of the /metrics page on 127.0.0.1:``port``."""
     page = _page(port)
@@ -138,11 +145,14 @@ async def test_stack_gives_each_group_process_a_metrics_port(
 
         async def each_serves_its_group() -> bool:
             assert stack.poll() is None, log.read_text()
-            return "drip_consumer_lag_records" in _of_group(
-                base, "leaderboard"
-            ) and "drip_consumer_lag_records" in _of_group(base + 1, "purchases")
+            lag = "drip_consumer_lag_records"
+            return (
+                _answers(http_port)
+                and lag in _of_group(base, "leaderboard")
+                and lag in _of_group(base + 1, "purchases")
+            )
 
-        await wait_for(each_serves_its_group, 90, "each group's process to serve its metrics")
+        await wait_for(each_serves_its_group, 90, "the receiver and the groups' metrics")
         assert _of_group(base, "purchases") == {}  # one group per process, one port each
         assert _of_group(base + 1, "leaderboard") == {}
         receiver = _page(http_port)
