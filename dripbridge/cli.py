@@ -42,6 +42,8 @@ from dripbridge.stack import (
     run_stack,
 )
 from dripbridge.supervise import GRACE_MARGIN_S, supervise
+from dripbridge.trace_cli import EPILOG as TRACE_EPILOG
+from dripbridge.trace_cli import trace_command
 from dripbridge.webhooks_cli import webhooks_app
 
 app = typer.Typer(
@@ -60,6 +62,7 @@ app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)
 app.command("asyncapi")(asyncapi_command)
+app.command("trace", epilog=TRACE_EPILOG)(trace_command)
 
 
 def _logging(level: str = "INFO") -> None:
