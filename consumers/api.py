@@ -23,6 +23,8 @@ Rules for group code:
   The engine then computes them ahead, with the mapping, and ``apply`` runs them
   (:func:`run_plan`).
 - A group touches only the tables it lists in ``tables``.
+- ``trace`` says where an event's effects are, for ``drip-bridge trace EVENT_ID``: queries on
+  the group's own tables, each taking the event id as its one parameter.
 """
 
 from __future__ import annotations
@@ -138,6 +140,11 @@ class ConsumerGroup(Generic[Row]):
             inside the runtime's transaction. Returning does not commit anything.
         plan: optional pure step of ``apply``: the statements it runs for a batch. When
             given, the runtime passes ``apply`` the rows as :class:`Planned`, carrying them.
+        trace: SQL queries (``SELECT``, read only) that return the group's rows for one event,
+            each taking the event id as its one parameter (``%s``): the rows keyed by the event,
+            and those it went into (a balance, a streak, a daily sum) through a join on them.
+            ``drip-bridge trace`` shows their results; none means the group keeps no per-event
+            rows.
     """
 
     name: str
@@ -146,6 +153,7 @@ class ConsumerGroup(Generic[Row]):
     rows_from: RowsFrom[Row]
     apply: Apply[Row]
     plan: Plan[Row] | None = None
+    trace: tuple[str, ...] = ()
 
     def group_id(self, settings: Settings) -> str:
         """The Kafka consumer group id: ``DRIP_GROUP_ID_PREFIX`` + name (``drip-leaderboard``).

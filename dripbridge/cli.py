@@ -34,8 +34,16 @@ from dripbridge.replay_cli import EPILOG as REPLAY_EPILOG
 from dripbridge.replay_cli import replay_command
 from dripbridge.send_test import EPILOG as SEND_TEST_EPILOG
 from dripbridge.send_test import send_test_command
-from dripbridge.stack import control_of, run_stack
-from dripbridge.supervise import GRACE_MARGIN_S, dripbridge_command, supervise
+from dripbridge.stack import (
+    consume_plan,
+    control_of,
+    metrics_banner,
+    metrics_ports,
+    run_stack,
+)
+from dripbridge.supervise import GRACE_MARGIN_S, supervise
+from dripbridge.trace_cli import EPILOG as TRACE_EPILOG
+from dripbridge.trace_cli import trace_command
 from dripbridge.webhooks_cli import webhooks_app
 
 app = typer.Typer(
@@ -54,6 +62,7 @@ app.command("consumers")(consumers_command)
 app.command("replay", epilog=REPLAY_EPILOG)(replay_command)
 app.command("psql", context_settings=PSQL_CONTEXT)(psql_command)
 app.command("asyncapi")(asyncapi_command)
+app.command("trace", epilog=TRACE_EPILOG)(trace_command)
 
 
 def _logging(level: str = "INFO") -> None:
@@ -82,18 +91,30 @@ def consume(
             "default DRIP_CONSUMER_PROCESSES.",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Port of this process's /metrics (N processes: PORT, PORT+1, ...); "
+            "default DRIP_METRICS_PORT.",
+        ),
+    ] = None,
 ) -> None:
     """Run consumer groups (all registered groups when none is named)."""
 
     settings = load_settings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port})
     names = groups or []
     for name in names:
         registry.get(name)  # an unknown name fails here with the list of known groups
     count = processes or settings.consumer_processes
     if count > 1:
-        argv = dripbridge_command("consume", "--processes", "1", *names)
-        commands = {f"consume-{n}": argv for n in range(1, count + 1)}
+        commands = consume_plan(names, count, settings.metrics_port)
         banner = f"{count} processes of {', '.join(names) or 'every group'}"
+        banner += metrics_banner(metrics_ports(list(commands), settings.metrics_port))
         grace_s = settings.shutdown_timeout_s + GRACE_MARGIN_S
         raise typer.Exit(supervise(commands, banner, grace_s))
 

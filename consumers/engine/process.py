@@ -19,6 +19,7 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
@@ -27,7 +28,7 @@ from consumers.engine.connection import Backoff
 from consumers.engine.loop import GroupRuntime
 from consumers.engine.metrics import ConsumerMetrics
 from core.away import Absence
-from core.errors import ServiceUnavailable
+from core.errors import ConfigError, ServiceUnavailable
 from core.memory import settle_gc
 from core.settings import Settings
 from core.topics import ensure_topics
@@ -57,8 +58,7 @@ async def run(settings: Settings, names: Sequence[str], stop: asyncio.Event | No
             return
         metrics = ConsumerMetrics()
         if settings.metrics_port:
-            server, _ = start_http_server(settings.metrics_port, registry=metrics.registry)
-            log.info("metrics on :%d/metrics", settings.metrics_port)
+            server = _serve_metrics(settings, metrics)
         async with asyncio.TaskGroup() as tasks:
             for group in groups:
                 runtime = GroupRuntime(group, settings, metrics)
@@ -69,7 +69,27 @@ async def run(settings: Settings, names: Sequence[str], stop: asyncio.Event | No
             loop.remove_signal_handler(signum)
         if server is not None:
             server.shutdown()
+            server.server_close()
     log.info("stopped: %s", ", ".join(g.name for g in groups))
+
+
+def _serve_metrics(settings: Settings, metrics: ConsumerMetrics) -> WSGIServer:
+    """Serve ``/metrics`` on DRIP_HTTP_HOST and this process's DRIP_METRICS_PORT (in a thread).
+
+    Each process needs a port of its own; ``consume --processes N`` and ``stack`` hand them out
+    (:func:`dripbridge.stack.metrics_ports`). A port in use is a setting to fix, not a crash.
+    """
+    host, port = settings.http_host, settings.metrics_port
+    try:
+        server, _ = start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port} ({exc.strerror}): another process holds "
+            "the port; give each consumer process a DRIP_METRICS_PORT of its own (consume "
+            "--processes N and stack do), or set it to 0 to turn metrics off"
+        ) from exc
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    return server
 
 
 async def _topics_ready(settings: Settings, topics: list[str], stop: asyncio.Event) -> bool:

@@ -94,10 +94,17 @@ async def apply(
     await conn.execute(_INSERT, [list(column) for column in columns])
 
 
+# The archived record, without its payload (``drip-bridge psql`` shows that).
+TRACE = (
+    'SELECT event_id, type, realm_id, occurred_at, received_at, topic, "partition", "offset"'
+    " FROM events WHERE event_id = %s",
+)
+
 GROUP: ConsumerGroup[ArchivedEvent] = ConsumerGroup(
     name="archive",
     event_types=None,
     tables=("events",),
     rows_from=rows_from,
     apply=apply,
+    trace=TRACE,
 )

@@ -152,6 +152,18 @@ _ROW = attrgetter(
 )
 
 
+# The purchase stored for the event (none when an earlier event stored its purchase id), and the
+# daily item sales and member spend it counts in. ``purchases`` has no index on event_id: a
+# trace reads the table through, which is fine for an operator's one-off look.
+TRACE = (
+    "SELECT * FROM purchases WHERE event_id = %s",
+    "SELECT s.* FROM item_sales_daily s JOIN purchases p ON s.realm_id = p.realm_id"
+    " AND s.item_id = p.item_id AND s.day = (p.completed_at AT TIME ZONE 'UTC')::date"
+    " WHERE p.event_id = %s",
+    "SELECT m.* FROM member_spend m JOIN purchases p USING (realm_id, member_id)"
+    " WHERE p.event_id = %s",
+)
+
 GROUP: ConsumerGroup[Purchase] = ConsumerGroup(
     name="purchases",
     event_types=(EventType.PURCHASE_COMPLETED.value,),
@@ -159,4 +171,5 @@ GROUP: ConsumerGroup[Purchase] = ConsumerGroup(
     rows_from=rows_from,
     apply=apply,
     plan=plan,
+    trace=TRACE,
 )

@@ -4,6 +4,10 @@ Lag here is exact whether or not the group is running: Kafka's end offset of eac
 minus the next offset stored in ``consumer_offsets`` (the offsets that commit with the
 effects, so this is what is really applied). A partition without a stored row has never been
 read; a new group starts at the log start, so it counts from there.
+
+Who runs comes from Kafka's group coordinator (:mod:`consumers.ops.live_members`): the live
+members of each group and the partitions each holds. Lag 0 with no member is "stopped", not
+"caught up": nothing would apply the next event.
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ import psycopg.errors
 from aiokafka.structs import TopicPartition
 
 from consumers.api import ConsumerGroup
-from core.errors import ConfigError, ServiceUnavailable
+from consumers.ops.live_members import Member, live_members_of
+from core.errors import ConfigError, DripBridgeError, ServiceUnavailable
 from core.kafka_clients import admin_client, log_bounds, outside_consumer, partitions_of
 from core.settings import Settings
+
+MEMBERS_SETTLE_S = 3.0
+"""How long to ask the coordinator again while a group rebalances (its members' subscriptions
+unknown) before showing the members as they are."""
+
+
+class TopicsMissing(DripBridgeError):
+    """None of the groups' topics exists (yet): there is no lag to tell."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,8 @@ class GroupStatus:
     tables: tuple[str, ...]
     partitions: tuple[PartitionStatus, ...]
     missing_topics: tuple[str, ...]
+    members: tuple[Member, ...] = ()
+    """Live processes of the group (Kafka group members reading its topics)."""
 
     @property
     def lag(self) -> int:
@@ -58,6 +73,17 @@ class GroupStatus:
     @property
     def caught_up(self) -> bool:
         return self.lag == 0
+
+    @property
+    def running(self) -> bool:
+        return bool(self.members)
+
+    @property
+    def state(self) -> str:
+        """``caught up`` or ``behind`` while it runs; ``stopped`` (or ``stopped, behind``)."""
+        if not self.running:
+            return "stopped" if self.caught_up else "stopped, behind"
+        return "caught up" if self.caught_up else "behind"
 
     def as_json(self) -> dict[str, Any]:
         """A plain dict for ``--json``: every partition, with its lag."""
@@ -68,6 +94,9 @@ class GroupStatus:
             "tables": list(self.tables),
             "lag": self.lag,
             "caught_up": self.caught_up,
+            "running": self.running,
+            "state": self.state,
+            "members": [m.as_json() for m in self.members],
             "missing_topics": list(self.missing_topics),
             "partitions": [
                 {
@@ -89,8 +118,10 @@ def group_status(
     starts: Mapping[TopicPartition, int],
     ends: Mapping[TopicPartition, int],
     stored: Mapping[tuple[str, str, int], int],
+    members: Sequence[Member] = (),
 ) -> GroupStatus:
-    """Combine Kafka's log bounds and the stored offsets (keyed by group id, topic, partition)."""
+    """Combine Kafka's log bounds, the stored offsets (keyed by group id, topic, partition)
+    and the group's live ``members``."""
     topics = group.topics(settings.topic_prefix)
     group_id = group.group_id(settings)
     partitions = tuple(
@@ -105,6 +136,7 @@ def group_status(
         tables=group.tables,
         partitions=partitions,
         missing_topics=tuple(t for t in topics if t not in present),
+        members=tuple(members),
     )
 
 
@@ -115,10 +147,21 @@ WHERE group_id = ANY(%s) AND topic = ANY(%s)
 
 
 async def collect(settings: Settings, groups: Sequence[ConsumerGroup[Any]]) -> list[GroupStatus]:
-    """The status of ``groups``: one metadata and offsets round to Kafka, one query."""
+    """The status of ``groups``: metadata, members and offsets from Kafka, one query.
+
+    Raises :class:`TopicsMissing` when none of their topics exists.
+    """
     topics = sorted({t for g in groups for t in g.topics(settings.topic_prefix)})
+    wanted = {g.group_id(settings): g.topics(settings.topic_prefix) for g in groups}
     async with admin_client(settings, "drip-bridge-status") as admin:
-        tps, _missing = await partitions_of(admin, topics)
+        tps, missing = await partitions_of(admin, topics)
+        if not tps:
+            raise TopicsMissing(
+                f"none of the {len(missing)} topics under DRIP_TOPIC_PREFIX="
+                f"{settings.topic_prefix} exists yet: `drip-bridge topics create` makes them "
+                "(so do serve and consume), or fix DRIP_TOPIC_PREFIX"
+            )
+        members = await live_members_of(admin, wanted, MEMBERS_SETTLE_S)
     async with outside_consumer(settings, "drip-bridge-status") as consumer:
         starts, ends = await log_bounds(consumer, tps)
     try:
@@ -131,4 +174,7 @@ async def collect(settings: Settings, groups: Sequence[ConsumerGroup[Any]]) -> l
         ) from exc
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable(f"PostgreSQL did not answer ({exc}); is it running?") from exc
-    return [group_status(g, settings, starts, ends, stored) for g in groups]
+    return [
+        group_status(g, settings, starts, ends, stored, members[g.group_id(settings)])
+        for g in groups
+    ]

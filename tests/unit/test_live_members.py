@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+from aiokafka.coordinator.protocol import (
+    ConsumerProtocolMemberAssignment,
+    ConsumerProtocolMemberMetadata,
+)
+from aiokafka.structs import TopicPartition
 
 from consumers.ops.live_members import Member, members_of, reading
 
 
-def _member(client: str, topics: list[str] | None) -> dict[str, Any]:
+def _member(
+    client: str, topics: list[str] | None, assigned: list[tuple[str, list[int]]] | None = None
+) -> dict[str, Any]:
+    assignment = ConsumerProtocolMemberAssignment(0, assigned, b"").encode() if assigned else b""
     metadata = (
         ConsumerProtocolMemberMetadata(0, topics, b"").encode()
         if topics is not None
@@ -21,7 +28,7 @@ def _member(client: str, topics: list[str] | None) -> dict[str, Any]:
         "client_id": client,
         "client_host": "/10.0.0.1",
         "member_metadata": metadata,
-        "member_assignment": b"",
+        "member_assignment": assignment,
     }
 
 
@@ -36,7 +43,11 @@ DESCRIBED = [
                 "protocol_type": "consumer",
                 "protocol": "roundrobin",
                 "members": [
-                    _member("prod", ["drip.member.joined", "drip.member.left"]),
+                    _member(
+                        "prod",
+                        ["drip.member.joined", "drip.member.left"],
+                        [("drip.member.left", [2, 0]), ("drip.member.joined", [1])],
+                    ),
                     _member("staging", ["staging.member.joined"]),
                     _member("odd", None),
                 ],
@@ -73,3 +84,15 @@ def test_reading_filters_by_subscribed_topics(topics: list[str], clients: list[s
 
 def test_empty_group_has_no_live_members() -> None:
     assert reading([Member("a", "h", frozenset())], ["drip.member.joined"]) == []
+
+
+def test_members_of_decodes_assignments() -> None:
+    members = members_of(DESCRIBED, "drip-leaderboard")
+    assert members[0].assigned == (
+        TopicPartition("drip.member.joined", 1),
+        TopicPartition("drip.member.left", 0),
+        TopicPartition("drip.member.left", 2),
+    )
+    assert members[0].member_id == "prod-1"
+    # During a rebalance the assignment is empty bytes; other protocols' bytes do not decode.
+    assert members[1].assigned == members[2].assigned == ()

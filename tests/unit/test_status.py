@@ -11,6 +11,7 @@ from rich.console import Console
 
 from consumers.groups.purchases import GROUP as PURCHASES
 from consumers.groups.streaks import GROUP as STREAKS
+from consumers.ops.live_members import Member
 from consumers.ops.status import PartitionStatus, group_status
 from core.settings import Settings
 from dripbridge.consumers_cli import render
@@ -61,8 +62,55 @@ def test_missing_topic_is_reported_and_has_no_lag() -> None:
     assert (status.partitions, status.lag, status.caught_up) == ((), 0, True)
 
 
+RUNNING = Member("drip-bridge-purchases", "/10.0.0.7", frozenset({TOPIC}), (P0, P1), "m-1")
+WAITING = Member("drip-bridge-purchases", "/10.0.0.8", frozenset({TOPIC}), (), "m-2")
+
+
+@pytest.mark.parametrize(
+    ("ends", "stored", "members", "state", "running"),
+    [
+        ({P0: 5}, {("drip-purchases", TOPIC, 0): 5}, [RUNNING], "caught up", True),
+        ({P0: 5}, {("drip-purchases", TOPIC, 0): 2}, [RUNNING], "behind", True),
+        # Lag 0 and nobody reading: the next event would wait, so it is not "caught up".
+        ({P0: 5}, {("drip-purchases", TOPIC, 0): 5}, [], "stopped", False),
+        ({P0: 5}, {}, [], "stopped, behind", False),
+        ({P0: 5}, {}, [RUNNING, WAITING], "behind", True),
+    ],
+)
+def test_state_tells_caught_up_from_stopped(
+    ends: dict[TopicPartition, int],
+    stored: dict[tuple[str, str, int], int],
+    members: list[Member],
+    state: str,
+    running: bool,
+) -> None:
+    status = group_status(PURCHASES, P_SETTINGS, dict.fromkeys(ends, 0), ends, stored, members)
+    assert (status.state, status.running) == (state, running)
+    document = status.as_json()
+    assert (document["state"], document["running"]) == (state, running)
+    assert len(document["members"]) == len(members)
+
+
+def test_members_in_json_name_host_member_and_partitions() -> None:
+    status = group_status(PURCHASES, P_SETTINGS, {P0: 0}, {P0: 1}, {}, [RUNNING, WAITING])
+    assert status.as_json()["members"] == [
+        {
+            "member_id": "m-1",
+            "client_id": "drip-bridge-purchases",
+            "host": "/10.0.0.7",
+            "partitions": [f"{TOPIC}[0]", f"{TOPIC}[1]"],
+        },
+        {
+            "member_id": "m-2",
+            "client_id": "drip-bridge-purchases",
+            "host": "/10.0.0.8",
+            "partitions": [],
+        },
+    ]
+
+
 def test_render_lists_groups_and_only_partitions_behind() -> None:
-    behind = group_status(PURCHASES, P_SETTINGS, {P0: 0, P1: 0}, {P0: 5, P1: 3}, {})
+    behind = group_status(PURCHASES, P_SETTINGS, {P0: 0, P1: 0}, {P0: 5, P1: 3}, {}, [RUNNING])
     missing = group_status(STREAKS, P_SETTINGS, {}, {}, {})
     out = io.StringIO()
 
@@ -70,7 +118,9 @@ def test_render_lists_groups_and_only_partitions_behind() -> None:
 
     text = out.getvalue()
     assert "drip-purchases" in text and "store.purchase.completed" in text
-    assert "behind" in text and "caught up" in text and "1 topic(s) missing" in text
+    assert "behind" in text and "stopped" in text and "1 topic(s) missing" in text
+    assert "Processes running" in text and "/10.0.0.7" in text and "m-1" in text
+    assert "store.purchase.completed[0,1]" in text
     assert "Partitions behind" in text
     assert "p.quest.completed" not in text.split("Partitions behind")[1]
     assert "none (log start)" in text

@@ -191,6 +191,17 @@ async def apply(
     await run_plan(conn, rows, plan, settings)
 
 
+# An award is kept under its event id, with the balance and member rows it went into. A join or
+# a leave has no row of its own: it only moves its member's row, keyed by member.
+TRACE = (
+    "SELECT * FROM point_awards WHERE event_id = %s",
+    "SELECT b.* FROM member_balances b JOIN point_awards a"
+    " USING (realm_id, member_id, realm_point_id) WHERE a.event_id = %s",
+    "SELECT m.realm_id, m.member_id, m.username, m.display_name, m.joined_at, m.left_at,"
+    " m.active FROM members m JOIN point_awards a USING (realm_id, member_id)"
+    " WHERE a.event_id = %s",
+)
+
 GROUP: ConsumerGroup[LeaderboardRow] = ConsumerGroup(
     name="leaderboard",
     event_types=(
@@ -202,4 +213,5 @@ GROUP: ConsumerGroup[LeaderboardRow] = ConsumerGroup(
     rows_from=rows_from,
     apply=apply,
     plan=plan,
+    trace=TRACE,
 )

@@ -178,6 +178,14 @@ _ROW = attrgetter(
 )
 
 
+# The completion, and its member's streak row (days as text: runs of dates).
+TRACE = (
+    "SELECT * FROM quest_completions WHERE event_id = %s",
+    "SELECT s.realm_id, s.member_id, s.current_streak, s.longest_streak, s.last_completed_on,"
+    " s.total_completions, s.completed_days::text AS completed_days FROM quest_streaks s"
+    " JOIN quest_completions c USING (realm_id, member_id) WHERE c.event_id = %s",
+)
+
 GROUP: ConsumerGroup[Completion] = ConsumerGroup(
     name="streaks",
     event_types=(EventType.QUEST_COMPLETED.value,),
@@ -185,4 +193,5 @@ GROUP: ConsumerGroup[Completion] = ConsumerGroup(
     rows_from=rows_from,
     apply=apply,
     plan=plan,
+    trace=TRACE,
 )
