@@ -35,11 +35,14 @@ WEBHOOK_PATH = "/webhooks/drip"
 _READY_TIMEOUT_S = 2.0
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The receiver for ``settings``; ConfigError at once when no webhook secret is set."""
+def create_app(settings: Settings, restarts: int = 0) -> Starlette:
+    """The receiver for ``settings``; ConfigError at once when no webhook secret is set.
+
+    ``restarts``: how often a supervisor restarted this process so far (a metric).
+    """
     settings.require_webhook_secrets()
     publisher = Publisher(settings)
-    metrics = Metrics()
+    metrics = Metrics(restarts)
     access_log = AccessLog()
     endpoint = WebhookEndpoint(settings, publisher, metrics, access_log)
     ready_timeout_s = min(_READY_TIMEOUT_S, settings.publish_timeout_s)

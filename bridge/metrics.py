@@ -44,7 +44,8 @@ class Metrics(Collector):
     {reason}``, ``..._signatures_verified_total{form}`` and ``drip_webhook_publish_seconds``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, restarts: int = 0) -> None:
+        self._restarts = restarts
         self._requests: Counter[tuple[int, str]] = Counter()
         self._failures: Counter[str] = Counter()
         self._forms: Counter[str] = Counter()
@@ -80,6 +81,7 @@ class Metrics(Collector):
         self._spool = spool
 
     def collect(self) -> Iterator[Metric]:
+        yield restarts_metric(self._restarts)
         if self._spool is not None:
             yield from _spool_metrics(self._spool)
         requests = CounterMetricFamily(
@@ -134,4 +136,13 @@ def _spool_metrics(spool: Spool) -> Iterator[Metric]:
     )
     yield CounterMetricFamily(
         "drip_spool_drained", "Spooled records sent to Kafka and removed.", spool.drained_total
+    )
+
+
+def restarts_metric(restarts: int) -> Metric:
+    """``drip_process_restarts``: how often the stack's supervisor restarted this process."""
+    return GaugeMetricFamily(
+        "drip_process_restarts",
+        "Times this process was restarted by its supervisor after exiting (stack, consume -p).",
+        restarts,
     )

@@ -129,7 +129,7 @@ def worker_app() -> ASGIApp:
     return app
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, restarts: int = 0) -> None:
     """Serve the receiver on ``http_host:http_port`` until stopped.
 
     Refuses to start (ConfigError naming DRIP_WEBHOOK_SECRETS) when no webhook secret is
@@ -138,6 +138,6 @@ def serve(settings: Settings) -> None:
     settings.require_webhook_secrets()
 
     _receiver_logging()
-    if not run(settings, lambda: create_app(settings), "bridge.server:worker_app"):
+    if not run(settings, lambda: create_app(settings, restarts), "bridge.server:worker_app"):
         # uvicorn logs why start-up failed (Kafka unreachable, port taken) and returns.
         raise SystemExit(3)

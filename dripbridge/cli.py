@@ -70,11 +70,20 @@ def _logging(level: str = "INFO") -> None:
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    restarts: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Restarts of this process so far (set by the stack's supervisor, for metrics).",
+        ),
+    ] = 0,
+) -> None:
     """Run the webhook receiver (POST /webhooks/drip)."""
 
     _logging()
-    run_server(load_settings())
+    run_server(load_settings(), restarts)
 
 
 @app.command()
@@ -101,6 +110,14 @@ def consume(
             "default DRIP_METRICS_PORT.",
         ),
     ] = None,
+    restarts: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Restarts of this process so far (set by the stack's supervisor, for metrics).",
+        ),
+    ] = 0,
 ) -> None:
     """Run consumer groups (all registered groups when none is named)."""
 
@@ -119,7 +136,7 @@ def consume(
         raise typer.Exit(supervise(commands, banner, grace_s))
 
     _logging()
-    run_groups(settings, names)
+    run_groups(settings, names, restarts)
 
 
 @app.command()

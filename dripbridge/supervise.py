@@ -71,7 +71,9 @@ class _Child:
         return tail.isdigit() and head in (target, f"consumer-{target}")
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv)
+        # A restarted process reports how often it was restarted (drip_process_restarts).
+        argv = [*self.argv, "--restarts", str(self.restarts)] if self.restarts else self.argv
+        self.process = subprocess.Popen(argv)
         self.started_at = time.monotonic()
         self.restart_at = None
 

@@ -36,6 +36,7 @@ from consumers.engine.decode import assemble
 from consumers.engine.kafka_commits import KafkaCommits
 from consumers.engine.metrics import ConsumerMetrics
 from consumers.engine.positions import Positions
+from core.away import Absence
 from core.errors import ConfigError
 from core.settings import Settings
 
@@ -65,6 +66,7 @@ class GroupRuntime:
         self._group_id = group.group_id(settings)
         self._pos = Positions(group.name, self._group_id, self._db)
         self._backoff = Backoff()
+        self._absence = Absence(f"group {group.name}: Kafka or PostgreSQL")
         self._kafka = KafkaCommits(group.name)
         self._inflight_moves: dict[TopicPartition, int] = {}
         self._lag = lag.LagReporter(group.name, self.metrics)
@@ -185,15 +187,18 @@ class GroupRuntime:
             await self._pause(stop, "applying a batch", done.failure)
         elif done.committed:
             self._backoff.reset()
+            if (line := self._absence.succeeded()) is not None:
+                log.info("%s", line)
             await self._observe_lag(consumer)
             await self._kafka.moved(consumer, done.batch.next_offsets())
 
     async def _pause(self, stop: asyncio.Event, doing: str, exc: BaseException) -> None:
+        """Back off after a failure; one line when the trouble starts, then a reminder now and
+        then (:class:`core.away.Absence`), not a line per retry."""
         delay = self._backoff.next()
-        log.warning(
-            "group %s: %s failed (%s: %s); retrying in %.1f s",
-            *(self.group.name, doing, type(exc).__name__, exc, delay),
-        )
+        line = self._absence.failed(f"{doing} failed: {type(exc).__name__}: {exc}")
+        if line is not None:
+            log.warning("%s; retrying with backoff (now %.1f s)", line, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
 

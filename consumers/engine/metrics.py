@@ -12,6 +12,11 @@ class ConsumerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.restarts = Gauge(
+            "drip_process_restarts",
+            "Times this process was restarted by its supervisor after exiting (stack, consume -p).",
+            registry=self.registry,
+        )
         self.batches = Counter(
             "drip_consumer_batches",
             "Batches committed to PostgreSQL, by group.",

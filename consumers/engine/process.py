@@ -36,13 +36,15 @@ from core.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
-def run_groups(settings: Settings, names: list[str]) -> None:
+def run_groups(settings: Settings, names: list[str], restarts: int = 0) -> None:
     """Run the groups named (every registered group when ``names`` is empty) until signalled."""
     settle_gc()
-    asyncio.run(run(settings, names))
+    asyncio.run(run(settings, names, restarts=restarts))
 
 
-async def run(settings: Settings, names: Sequence[str], stop: asyncio.Event | None = None) -> None:
+async def run(
+    settings: Settings, names: Sequence[str], stop: asyncio.Event | None = None, restarts: int = 0
+) -> None:
     """The async body of :func:`run_groups`; stops when ``stop`` is set or on a signal."""
     groups = [registry.get(name) for name in dict.fromkeys(names or registry.names())]
     topics = sorted({t for g in groups for t in g.topics(settings.topic_prefix)})
@@ -57,6 +59,7 @@ async def run(settings: Settings, names: Sequence[str], stop: asyncio.Event | No
         if not await _topics_ready(settings, topics, stop):
             return
         metrics = ConsumerMetrics()
+        metrics.restarts.set(restarts)
         if settings.metrics_port:
             server = _serve_metrics(settings, metrics)
         async with asyncio.TaskGroup() as tasks:

@@ -24,6 +24,7 @@ from core.settings import Settings
 from core.topics import ensure_topics
 from tests.factories import TEST_SECRET
 from tests.ports import free_port
+from tests.waiting import wait
 
 pytestmark = pytest.mark.integration
 
@@ -98,18 +99,6 @@ def test_one_line_and_an_exit_code(
         assert "DRIP_" in done.stderr  # the setting to fix is named
 
 
-def _wait(check: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_stack_keeps_the_receiver_when_groups_are_refused(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -124,7 +113,7 @@ def test_stack_keeps_the_receiver_when_groups_are_refused(
     )
     try:
         url = f"http://127.0.0.1:{spoiled['DRIP_HTTP_PORT']}/readyz"
-        _wait(lambda: httpx.get(url).status_code == 200, 60, "the receiver")
+        wait(lambda: httpx.get(url).status_code == 200, 60, "the receiver")
         time.sleep(3)  # the groups meet the refused password, and are not restarted
         assert stack.poll() is None
         assert httpx.get(url).status_code == 200
@@ -150,7 +139,8 @@ def test_consume_waits_for_postgresql_quietly(env: dict[str, str], tmp_path: Pat
             stderr=out,
         )
     try:
-        _wait(lambda: log.read_text().count("Connection refused") >= 2, 90, "two retries")
+        wait(lambda: "Kafka or PostgreSQL is away" in log.read_text(), 90, "the away line")
+        assert "Connection refused" in log.read_text()
         assert consume.poll() is None  # waiting, not exiting
         started = time.monotonic()
         consume.send_signal(signal.SIGTERM)

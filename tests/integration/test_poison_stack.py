@@ -4,11 +4,12 @@ after it reach the tables, the receiver keeps answering and no process of the st
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from core.settings import Settings
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
 from tests.poison import corpus
 from tests.ports import free_port
+from tests.waiting import wait
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +34,6 @@ _STORED = {
 }
 
 
-def _wait(check: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (httpx.HTTPError, psycopg.Error):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _good(tag: str, n: int) -> list[tuple[str, str, bytes]]:
     """(event id, type, body) of one good event of each type a group reads, after poison ``n``."""
     events = []
@@ -53,6 +43,10 @@ def _good(tag: str, n: int) -> list[tuple[str, str, bytes]]:
             event["data"]["purchase"]["id"] = event["id"]
         events.append((str(event["id"]), event_type, pretty_body(event)))
     return events
+
+
+def _all_applied(applied: Callable[[str, list[str]], set[str]], group: str, ids: list[str]) -> bool:
+    return applied(group, ids) == set(ids)
 
 
 def _reads(group: str, event_type: str) -> bool:
@@ -89,7 +83,7 @@ def test_poison_through_the_receiver_and_stack(
     good: list[tuple[str, str, bytes]] = []
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 90, "the receiver")
+        wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 90, "the receiver")
         with httpx.Client(base_url=url, timeout=30) as client:
             for n, poison in enumerate(poisons):
                 answer = client.post(
@@ -117,7 +111,9 @@ def test_poison_through_the_receiver_and_stack(
 
         for group in _STORED:
             wanted = [event_id for event_id, event_type, _ in good if _reads(group, event_type)]
-            _wait(lambda g=group, w=wanted: applied(g, w) == set(w), 90, f"{group}'s good events")
+            wait(
+                functools.partial(_all_applied, applied, group, wanted), 90, f"{group}'s good ones"
+            )
 
         with psycopg.connect(db_settings.libpq_url) as conn:
             for group in _STORED:

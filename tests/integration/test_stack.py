@@ -16,20 +16,9 @@ import pytest
 from core.settings import Settings
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
 from tests.ports import free_port
+from tests.waiting import wait
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(check: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (httpx.HTTPError, psycopg.Error):
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_stack_serves_applies_and_stops_cleanly(
@@ -57,7 +46,7 @@ def test_stack_serves_applies_and_stops_cleanly(
     children: list[int] = []
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 60, "the receiver")
+        wait(lambda: httpx.get(f"{url}/readyz").status_code == 200, 60, "the receiver")
         event = make_event(
             "member.points.awarded", realmId=f"realm-{settings.topic_prefix}", id="stack-evt-1"
         )
@@ -78,7 +67,7 @@ def test_stack_serves_applies_and_stops_cleanly(
                 ).fetchone()
             return row[0] if row else None
 
-        _wait(lambda: balance() == event["data"]["newBalance"], 60, "the leaderboard row")
+        wait(lambda: balance() == event["data"]["newBalance"], 60, "the leaderboard row")
         found = subprocess.run(
             ["pgrep", "-P", str(stack.pid)], capture_output=True, text=True, check=False
         )
@@ -135,14 +124,14 @@ def test_one_group_stops_and_starts_while_the_stack_runs(
     )
     try:
         ready = f"http://127.0.0.1:{port}/readyz"
-        _wait(lambda: httpx.get(ready).status_code == 200, 60, "the receiver")
-        _wait(lambda: len(_children(stack.pid)) == 2, 30, "receiver and group")
+        wait(lambda: httpx.get(ready).status_code == 200, 60, "the receiver")
+        wait(lambda: len(_children(stack.pid)) == 2, 30, "receiver and group")
         first = _children(stack.pid)
         asked = subprocess.run(
             [*drip, "stack", "stop", "purchases"], env=env, cwd=tmp_path, capture_output=True
         )
         assert asked.returncode == 0, asked.stderr
-        _wait(lambda: len(_children(stack.pid)) == 1, 30, "the group to stop")
+        wait(lambda: len(_children(stack.pid)) == 1, 30, "the group to stop")
         time.sleep(2)  # past the first restart delay: an operator's stop is not restarted
         left = _children(stack.pid)
         assert len(left) == 1 and left < first  # the receiver, untouched
@@ -151,7 +140,7 @@ def test_one_group_stops_and_starts_while_the_stack_runs(
             [*drip, "stack", "start", "purchases"], env=env, cwd=tmp_path, capture_output=True
         )
         assert asked.returncode == 0, asked.stderr
-        _wait(lambda: len(_children(stack.pid)) == 2, 30, "the group to start again")
+        wait(lambda: len(_children(stack.pid)) == 2, 30, "the group to start again")
         assert left < _children(stack.pid)
     finally:
         stack.send_signal(signal.SIGINT)

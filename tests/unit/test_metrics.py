@@ -55,3 +55,8 @@ def test_apps_do_not_share_counts() -> None:
     first.request(200, "member.left")
     assert ("drip_webhook_requests_total", (("event_type", "member.left"), ("status", "200"))) \
         not in _samples(second)  # fmt: skip
+
+
+def test_the_receiver_reports_its_restarts() -> None:
+    assert b"drip_process_restarts 3.0" in Metrics(3).render()
+    assert b"drip_process_restarts 0.0" in Metrics().render()

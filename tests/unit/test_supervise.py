@@ -192,3 +192,18 @@ def test_requests_need_a_running_stack(tmp_path: Path) -> None:
     control.request("receiver", "start")
     assert control.take_requests() == [("leaderboard", "stop"), ("receiver", "start")]
     assert control.take_requests() == []
+
+
+def test_a_restarted_child_is_told_its_restart_count(tmp_path: Path) -> None:
+    # drip-bridge serve/consume take --restarts N and report it as drip_process_restarts.
+    seen = tmp_path / "argv"
+    child = _python(
+        f"import sys; open({str(seen)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n'); "
+        "sys.exit(1) if len(sys.argv) < 3 or sys.argv[2] != '2' else __import__('time').sleep(60)"
+    )
+    supervisor = Supervisor({"child": child}, 10.0, FAST)
+    thread, _ = _in_background(supervisor)
+    _wait_for(lambda: seen.exists() and len(seen.read_text().splitlines()) == 3, 10, "2 restarts")
+    supervisor.stop()
+    thread.join(15)
+    assert seen.read_text().splitlines() == ["", "--restarts 1", "--restarts 2"]
