@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 
 from consumers.api import Event
 from core import contract
@@ -48,3 +49,21 @@ def with_field(payload: Mapping[str, Any], path: str, value: Any) -> dict[str, A
     else:
         node[last] = value
     return result
+
+
+def field_case(payload: Mapping[str, Any], path: str, value: Any, *expected: Any) -> Any:
+    """A ``pytest.param`` of ``payload`` with ``path`` set to ``value``, and ``expected``, whose
+    id says what it tests: ``member.points.awarded:data.newBalance=2**63``."""
+    shown = "deleted" if value is DELETE else _shown(value)
+    event_type = str(payload.get("type", ""))
+    return pytest.param(
+        with_field(payload, path, value), *expected, id=f"{event_type}:{path}={shown}"
+    )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 2**32:
+        return (
+            f"2**{value.bit_length() - 1}" if value == 2 ** (value.bit_length() - 1) else str(value)
+        )
+    return orjson.dumps(value).decode() if not isinstance(value, str) else value

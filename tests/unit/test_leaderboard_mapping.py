@@ -14,7 +14,7 @@ from consumers.groups.leaderboard.rows import Award, Joined, LeaderboardRow, Lef
 from core.errors import UnusableEvent
 from core.settings import Settings
 from tests.factories import GUIDE_SAMPLES, GUIDE_TEST_POINTS
-from tests.group_events import DELETE, group_event, with_field
+from tests.group_events import DELETE, field_case, group_event, with_field
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 REALM = "507f1f77bcf86cd799439011"
@@ -113,30 +113,34 @@ def test_maps(payload: dict[str, Any], row: LeaderboardRow) -> None:
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        (with_field(POINTS, "data.newBalance", DELETE), "data.newBalance is missing"),
-        (with_field(POINTS, "data.newBalance", "1250"), "data.newBalance must be a number"),
-        (with_field(POINTS, "data.newBalance", 12.5), "data.newBalance must be a whole number"),
-        (with_field(POINTS, "data.newBalance", True), "data.newBalance must be a number"),
-        (with_field(POINTS, "data.newBalance", 2**63), "data.newBalance is out of range"),
-        (with_field(POINTS, "data.points.amount", None), "data.points.amount is missing"),
-        (
-            with_field(POINTS, "data.points.realmPoint", {"emoji": "*"}),
+        field_case(POINTS, "data.newBalance", DELETE, "data.newBalance is missing"),
+        field_case(POINTS, "data.newBalance", "1250", "data.newBalance must be a number"),
+        field_case(POINTS, "data.newBalance", 12.5, "data.newBalance must be a whole number"),
+        field_case(POINTS, "data.newBalance", True, "data.newBalance must be a number"),
+        field_case(POINTS, "data.newBalance", 2**63, "data.newBalance is out of range"),
+        field_case(POINTS, "data.points.amount", None, "data.points.amount is missing"),
+        field_case(
+            POINTS,
+            "data.points.realmPoint",
+            {"emoji": "*"},
             "data.points.realmPoint has neither an id nor a name",
         ),
-        (with_field(POINTS, "data.points", "100"), "data.points must be an object"),
-        (with_field(POINTS, "data.member.id", DELETE), "data.member.id is missing"),
-        (with_field(POINTS, "data.member.id", ["x"]), "data.member.id must be a string"),
-        (with_field(POINTS, "data.member.username", 7.5), "data.member.username must be a string"),
-        (with_field(POINTS, "realmId", DELETE), "realmId is missing"),
-        (with_field(POINTS, "timestamp", DELETE), "timestamp is missing"),
-        (with_field(POINTS, "timestamp", "yesterday"), "timestamp is not an ISO 8601"),
-        (with_field(POINTS, "data", DELETE), "data is missing or not an object"),
-        (with_field(JOINED, "data.member", DELETE), "data.member.id is missing"),
-        (with_field(JOINED, "data.member.joinedAt", 5), "data.member.joinedAt must be an ISO"),
-        (with_field(LEFT, "data.memberId", DELETE), "data.memberId is missing"),
-        (with_field(LEFT, "data.leftAt", "soon"), "data.leftAt is not an ISO 8601"),
-        (
-            with_field(POINTS, "type", "quest.completed"),
+        field_case(POINTS, "data.points", "100", "data.points must be an object"),
+        field_case(POINTS, "data.member.id", DELETE, "data.member.id is missing"),
+        field_case(POINTS, "data.member.id", ["x"], "data.member.id must be a string"),
+        field_case(POINTS, "data.member.username", 7.5, "data.member.username must be a string"),
+        field_case(POINTS, "realmId", DELETE, "realmId is missing"),
+        field_case(POINTS, "timestamp", DELETE, "timestamp is missing"),
+        field_case(POINTS, "timestamp", "yesterday", "timestamp is not an ISO 8601"),
+        field_case(POINTS, "data", DELETE, "data is missing or not an object"),
+        field_case(JOINED, "data.member", DELETE, "data.member.id is missing"),
+        field_case(JOINED, "data.member.joinedAt", 5, "data.member.joinedAt must be an ISO"),
+        field_case(LEFT, "data.memberId", DELETE, "data.memberId is missing"),
+        field_case(LEFT, "data.leftAt", "soon", "data.leftAt is not an ISO 8601"),
+        field_case(
+            POINTS,
+            "type",
+            "quest.completed",
             "the leaderboard does not read events of type 'quest.completed'",
         ),
     ],
