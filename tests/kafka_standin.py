@@ -151,7 +151,7 @@ class StandinConsumer:
     """The part of ``AIOKafkaConsumer`` the runtime uses, over a :class:`Broker`.
 
     The test assigns partitions with :meth:`rebalance`. ``seeks`` and ``commits`` record what
-    the runtime asked for, in order.
+    the runtime asked for, in order; ``listened`` the listener calls that have returned.
     """
 
     def __init__(self, broker: Broker, group_id: str) -> None:
@@ -163,6 +163,7 @@ class StandinConsumer:
         self.stopped = False
         self.seeks: list[tuple[TopicPartition, int]] = []
         self.commits: list[dict[TopicPartition, int]] = []
+        self.listened: list[tuple[str, set[TopicPartition]]] = []
         self._listener: ConsumerRebalanceListener | None = None
         self._assigned: frozenset[TopicPartition] = frozenset()
         self._positions: dict[TopicPartition, int] = {}
@@ -277,3 +278,4 @@ class StandinConsumer:
             await getattr(self._listener, method)(partitions)
         except Exception:
             log.exception("rebalance listener failed in %s", method)
+        self.listened.append((method, partitions))

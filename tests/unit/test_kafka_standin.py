@@ -108,6 +108,7 @@ async def test_rebalances_are_eager_and_seen_by_the_listener() -> None:
         ("revoked", {T0, T1}, {T0, T1}),  # everything held, the assignment unchanged meanwhile
         ("assigned", {T1}, {T1}),
     ]
+    assert consumer.listened == [(f"on_partitions_{name}", tps) for name, tps, _ in listener.calls]
 
 
 @pytest.mark.parametrize(
