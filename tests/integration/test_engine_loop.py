@@ -164,8 +164,10 @@ class Loop:
         offsets = [o for tp, o in self.consumer.seeks[since:] if tp == self.tps[partition]]
         return [o for i, o in enumerate(offsets) if i == 0 or offsets[i - 1] != o]
 
-    def retries(self) -> float:
-        return self.metrics.retries.labels(self.group.name)._value.get()  # type: ignore[no-any-return]
+    def retries(self) -> float | None:
+        return self.metrics.registry.get_sample_value(
+            "drip_consumer_retries_total", {"group": self.group.name}
+        )
 
     async def rebalance(self, *partitions: int) -> None:
         await asyncio.wait_for(self.consumer.rebalance(self.tps[p] for p in partitions), WAIT_S)
