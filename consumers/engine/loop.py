@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -49,6 +50,8 @@ class GroupRuntime:
     Several processes may run the same group: Kafka splits the partitions between them, and
     the stored offsets decide where each one reads. ``schema`` is handed to
     :func:`apply_batch` (shadow tables for replay); live runs leave it None.
+    ``consumer_factory`` makes the Kafka consumer, once per connection attempt; it defaults to
+    aiokafka's (tests hand in an in-memory stand-in, ``tests/kafka_standin.py``).
     """
 
     def __init__(
@@ -58,8 +61,10 @@ class GroupRuntime:
         metrics: ConsumerMetrics | None = None,
         *,
         schema: str | None = None,
+        consumer_factory: Callable[[], AIOKafkaConsumer] | None = None,
     ) -> None:
         self.group = group
+        self._new_consumer = consumer_factory or self._kafka_consumer
         self.settings = settings
         self.metrics = metrics or ConsumerMetrics()
         self._db = GroupConnection(settings, group.name)
@@ -96,22 +101,7 @@ class GroupRuntime:
 
     async def _start(self, stop: asyncio.Event) -> AIOKafkaConsumer | None:
         while not stop.is_set():
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                group_id=self._group_id,
-                client_id=f"drip-bridge-{self.group.name}",
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=self.settings.batch_max_records,
-                # Range hands each process the same partition numbers of every topic (the
-                # topics share a partition count), so a member's events of all types are
-                # applied by one process. One assignor only: aiokafka 0.14 sends a JoinGroup
-                # per listed assignor, each with different metadata, and two processes doing
-                # so kept the group rebalancing without end (aio-libs/aiokafka#1168). So a
-                # process of a release that used round robin alone shares no protocol with
-                # this one: stop those before starting these.
-                partition_assignment_strategy=(RangePartitionAssignor,),
-            )
+            consumer = self._new_consumer()
             try:
                 await consumer.start()
             except KafkaError as exc:
@@ -123,6 +113,24 @@ class GroupRuntime:
             log.info("group %s consuming %s", self.group.name, ", ".join(topics))
             return consumer
         return None
+
+    def _kafka_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self._group_id,
+            client_id=f"drip-bridge-{self.group.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.batch_max_records,
+            # Range hands each process the same partition numbers of every topic (the
+            # topics share a partition count), so a member's events of all types are
+            # applied by one process. One assignor only: aiokafka 0.14 sends a JoinGroup
+            # per listed assignor, each with different metadata, and two processes doing
+            # so kept the group rebalancing without end (aio-libs/aiokafka#1168). So a
+            # process of a release that used round robin alone shares no protocol with
+            # this one: stop those before starting these.
+            partition_assignment_strategy=(RangePartitionAssignor,),
+        )
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Fetch and map the next batch while PostgreSQL applies the previous one.
