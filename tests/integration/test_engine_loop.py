@@ -342,7 +342,7 @@ async def test_a_failed_commit_is_retried_from_the_stored_offsets(
             await loop.stored_reach({p: 4 for p in range(PARTITIONS)})
 
     assert loop.retries() == 1
-    assert "applying a batch failed (OperationalError" in caplog.text
+    assert "applying a batch failed: OperationalError" in caplog.text
     # Sought back to the stored offsets after the failure; the first batch was all of them.
     assert [loop.sought(p, since=failures[0]) for p in range(PARTITIONS)] == [[0]] * PARTITIONS
     assert_once(await loop.applied(), expected)
