@@ -155,7 +155,7 @@ async def _run(scenario: Scenario, timing: Timing, args: argparse.Namespace, ctx
         _progress(f"{scenario.key}: fault over")
         deadline = fault_ended + timing.recovery_limit_s
         recovering = asyncio.create_task(_caught_up(stack, deadline))
-        await asyncio.sleep(max(0.0, fault_ended + timing.after_s - time.monotonic()))
+        await asyncio.sleep(timing.after_s)  # after the fault function returned: all is back
         load.stop()
         outcomes = await sending
         _progress(f"{scenario.key}: load stopped, {len(outcomes)} sent; waiting to catch up")
