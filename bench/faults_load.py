@@ -9,6 +9,7 @@ which one asyncio loop with httpx sends with room to spare.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass
@@ -31,16 +32,19 @@ EVENT_TYPES = (
 MEMBERS = 500
 """Members the events are spread over (a realm's active members during a run)."""
 
-MAX_CONNECTIONS = 64
-"""Keep-alive connections to the receiver, and requests in flight. Arrivals beyond them wait
-on a semaphore, not in httpx's pool: its queue costs time quadratic in its length, and a
-receiver stalled for a few seconds (a publish timing out) left thousands of requests there and
-this process spinning. Arrivals are still scheduled by the clock, not by answers."""
+CLIENTS = 64
+CONNECTIONS_PER_CLIENT = 4
+"""Requests in flight: CLIENTS x CONNECTIONS_PER_CLIENT keep-alive connections, spread over
+many small httpx clients. One client with a large pool spends time quadratic in its size on
+every request (httpcore matches each waiting request against each connection, in Python); at
+a few hundred requests per second that, not the receiver, set the rate. Arrivals beyond the
+connections wait on a semaphore, and are still scheduled by the clock, not by answers: a
+receiver stalled for a publish timeout (5 s) at 200/s holds a thousand of them."""
 
 REQUEST_TIMEOUT_S = 30.0
 """Longest wait for one answer, as DRIP's own delivery timeout; a later answer counts as none."""
 
-BACKLOG_S = 2.0
+BACKLOG_S = 10.0
 """Arrivals waiting for a free connection, in seconds of load, beyond which new arrivals are
 skipped (counted, never sent): on a machine too busy to send the rate, the run slows down
 instead of queueing without bound, and the achieved rate is reported."""
@@ -95,7 +99,7 @@ class Load:
         joined = datetime(2024, 1, 1, tzinfo=UTC)
         self._members = [object_id(self._rng, joined) for _ in range(MEMBERS)]
         self._stop = asyncio.Event()
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._slots = asyncio.Semaphore(CLIENTS * CONNECTIONS_PER_CLIENT)
 
     def stop(self) -> None:
         """Stop sending; answers still awaited are kept when they come."""
@@ -104,10 +108,14 @@ class Load:
     async def run(self, seconds: float) -> list[Outcome]:
         """Send for ``seconds`` (or until :meth:`stop`), then wait for the answers in flight."""
         limits = httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            max_connections=CONNECTIONS_PER_CLIENT, max_keepalive_connections=CONNECTIONS_PER_CLIENT
         )
         timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
-        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=timeout))
+                for _ in range(CLIENTS)
+            ]
             in_flight: set[asyncio.Task[None]] = set()
             started = time.monotonic()
             sent = 0
@@ -121,7 +129,7 @@ class Load:
                         self.skipped += due - sent
                         sent = due
                         break
-                    task = asyncio.create_task(self._send(client, sent))
+                    task = asyncio.create_task(self._send(clients[sent % CLIENTS], sent))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                     sent += 1
