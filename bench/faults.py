@@ -205,7 +205,7 @@ async def _scenario(scenario: Scenario, args: argparse.Namespace, work: Path, li
         return Row(scenario, None, None, ctx.notes, f"{type(exc).__name__}: {exc}")
     finally:
         await asyncio.to_thread(stack.stop_all)
-        if postgres.server.running() is False:
+        if not postgres.server.running():  # a scenario c cut short
             await asyncio.to_thread(postgres.start)
 
 
