@@ -25,7 +25,12 @@ import logging
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+)
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from bridge.ingest import Record
@@ -34,6 +39,9 @@ from core.errors import PublishTimeout, ServiceUnavailable
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_BROKEN_PRODUCER = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+"""Producer-state errors after which only a new producer (a new producer id) can send."""
 
 # Between attempts to start a replacement producer while Kafka does not answer.
 _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
@@ -172,8 +180,17 @@ class Publisher:
                 f"Kafka did not acknowledge within {self._timeout_s:g} s"
             ) from None
         except KafkaError as exc:
+            if isinstance(exc, _BROKEN_PRODUCER) and producer is self._producer:
+                # After batches expired during an outage the idempotent producer's sequence no
+                # longer matches the broker's: every later send would fail the same way.
+                self._replace_broken(producer, exc)
             raise ServiceUnavailable(f"Kafka refused the record: {exc!r}") from exc
         return Ack(meta.partition, meta.offset)
+
+    def _replace_broken(self, producer: AIOKafkaProducer, exc: KafkaError) -> None:
+        log.error("the Kafka producer's state is broken (%r); starting a new one", exc)
+        self._producer = None  # publishes answer 503 (or spool) until the new producer runs
+        self._replacing = asyncio.get_running_loop().create_task(self._replace(producer))
 
     async def _send(self, record: Record) -> asyncio.Future[Any]:
         producer = self._producer

@@ -36,11 +36,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
 
 from bridge.ingest import Record
 from bridge.spool import Spool
-from core.errors import PublishTimeout, ServiceUnavailable
+from core.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +69,28 @@ class Spooled(NamedTuple):
     event_id: str
 
 
-def goes_to_spool(exc: ServiceUnavailable) -> bool:
-    """Whether a failed publish means Kafka is away (retriable), not that it refused the record.
+REFUSALS = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+    CorruptRecordException,
+    UnsupportedForMessageFormatError,
+)
+"""Kafka errors that say something against the record itself; no retry can cure them."""
 
-    A publish that timed out, a producer that is not running, and Kafka errors marked
-    retriable (connection lost, leader moving, request timed out) say nothing against the
-    record itself.
+
+def goes_to_spool(exc: ServiceUnavailable) -> bool:
+    """Whether a failed publish leaves the record to be sent again, rather than refused for good.
+
+    Only the errors in :data:`REFUSALS` refuse a record. Anything else (a timeout, a producer
+    not running, a lost connection, a leader moving, and producer-state errors such as an
+    idempotent sequence broken by batches that expired during an outage, after which the
+    publisher starts a new producer) says nothing against the record: it stays in the spool.
     """
-    if isinstance(exc, PublishTimeout):
-        return True
     cause = exc.__cause__
-    if cause is None:
-        return True
-    return isinstance(cause, KafkaError) and bool(cause.retriable)
+    return not isinstance(cause, REFUSALS)
 
 
 class SpoolRoute(Generic[A]):

@@ -7,7 +7,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    RecordListTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownProducerId,
+)
 
 from bridge.ingest import Record
 from bridge.spool import Spool, SpoolFull
@@ -33,7 +40,13 @@ def _refusal(cause: BaseException | None) -> ServiceUnavailable:
         (_refusal(None), True),  # the producer is not running
         (_refusal(KafkaConnectionError()), True),
         (_refusal(MessageSizeTooLargeError()), False),
-        (_refusal(ValueError("odd")), False),
+        (_refusal(RecordListTooLargeError()), False),
+        (_refusal(TopicAuthorizationFailedError()), False),
+        # Not marked retriable by aiokafka, yet nothing against the record: after batches
+        # expired in a long outage the producer is replaced and the record sent again.
+        (_refusal(OutOfOrderSequenceNumber()), True),
+        (_refusal(UnknownProducerId()), True),
+        (_refusal(ValueError("odd")), True),  # unknown: kept, never dropped
     ],
 )
 def test_which_failures_go_to_the_spool(error: ServiceUnavailable, spooled: bool) -> None:
