@@ -84,7 +84,9 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._timeout_s = settings.publish_timeout_s
-        self._waves = Waves(settings.linger_ms / 1000, self._send)
+        self._waves = Waves(
+            settings.linger_ms / 1000, self._send, settings.publish_timeout_s, self._too_late
+        )
         self._producer: AIOKafkaProducer | None = None
         self._stopping = False
         self._replacing: asyncio.Task[None] | None = None
@@ -172,13 +174,7 @@ class Publisher:
         if producer is None:
             raise ServiceUnavailable("the Kafka producer is not running")
         try:
-            async with asyncio.timeout(self._timeout_s):
-                meta = await self._waves.submit(record)
-        except TimeoutError:
-            # Its wave skips a cancelled record; one already handed over may still land.
-            raise PublishTimeout(
-                f"Kafka did not acknowledge within {self._timeout_s:g} s"
-            ) from None
+            meta = await self._waves.submit(record)
         except KafkaError as exc:
             if isinstance(exc, _BROKEN_PRODUCER) and producer is self._producer:
                 # After batches expired during an outage the idempotent producer's sequence no
@@ -191,6 +187,10 @@ class Publisher:
         log.error("the Kafka producer's state is broken (%r); starting a new one", exc)
         self._producer = None  # publishes answer 503 (or spool) until the new producer runs
         self._replacing = asyncio.get_running_loop().create_task(self._replace(producer))
+
+    def _too_late(self) -> PublishTimeout:
+        # A record whose wave has not left yet is not sent; one handed over may still land.
+        return PublishTimeout(f"Kafka did not acknowledge within {self._timeout_s:g} s")
 
     async def _send(self, record: Record) -> asyncio.Future[Any]:
         producer = self._producer

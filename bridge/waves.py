@@ -27,22 +27,30 @@ class Waves:
     ack (or error) comes.
     """
 
-    def __init__(self, window_s: float, send: Sender) -> None:
+    def __init__(
+        self, window_s: float, send: Sender, timeout_s: float, late: Callable[[], Exception]
+    ) -> None:
         self._window_s = window_s
         self._send = send
+        self._timeout_s = timeout_s
+        self._late = late
         self._wave: list[tuple[Record, asyncio.Future[Any]]] = []
         self._leaving: set[asyncio.Task[None]] = set()
 
     def submit(self, record: Record) -> asyncio.Future[Any]:
-        """A future resolved with the record's metadata once Kafka acknowledged it.
+        """A future resolved with the record's metadata once Kafka acknowledged it, or failed
+        with ``late()`` when no ack came within ``timeout_s`` of its wave's start.
 
-        Cancelling the future before its wave leaves keeps the record from being sent.
+        One timer per wave keeps the deadline of all its records (docs/performance.md,
+        "Deadlines"). A record whose future is done (failed, cancelled) before its wave
+        leaves is not sent.
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
         self._wave.append((record, waiter))
         if len(self._wave) == 1:
             loop.call_later(self._window_s, self._release)
+            loop.call_later(self._timeout_s, _expire, self._wave, self._late)
         return waiter
 
     async def drain(self) -> None:
@@ -70,6 +78,12 @@ class Waves:
                     waiter.set_exception(exc)
                 continue
             delivery.add_done_callback(functools.partial(_relay, waiter))
+
+
+def _expire(wave: list[tuple[Record, asyncio.Future[Any]]], late: Callable[[], Exception]) -> None:
+    for _, waiter in wave:
+        if not waiter.done():
+            waiter.set_exception(late())
 
 
 def _relay(waiter: asyncio.Future[Any], delivery: asyncio.Future[Any]) -> None:

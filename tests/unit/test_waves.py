@@ -35,7 +35,7 @@ class _Producer:
 
 async def test_a_wave_leaves_together_in_order() -> None:
     producer = _Producer()
-    waves = Waves(0.02, producer.send)
+    waves = Waves(0.02, producer.send, 60.0, _late)
     waiters = [waves.submit(_record(n)) for n in range(5)]
     await asyncio.sleep(0)
     assert producer.sent == []  # still collecting
@@ -48,7 +48,7 @@ async def test_a_wave_leaves_together_in_order() -> None:
 
 async def test_cancelled_waiter_is_not_sent_and_errors_reach_their_waiter() -> None:
     producer = _Producer(fail_on=2)
-    waves = Waves(0.01, producer.send)
+    waves = Waves(0.01, producer.send, 60.0, _late)
     waiters = [waves.submit(_record(n)) for n in range(4)]
     waiters[1].cancel()
     await waves.drain()
@@ -62,7 +62,20 @@ async def test_cancelled_waiter_is_not_sent_and_errors_reach_their_waiter() -> N
 
 async def test_drain_sends_at_once() -> None:
     producer = _Producer()
-    waves = Waves(60.0, producer.send)
+    waves = Waves(60.0, producer.send, 60.0, _late)
     waves.submit(_record(7))
     await asyncio.wait_for(waves.drain(), 1)
     assert producer.sent == [7]
+
+
+def _late() -> Exception:
+    return TimeoutError("no ack in time")
+
+
+async def test_a_record_without_an_ack_in_time_fails_with_late() -> None:
+    # The producer takes records but never acknowledges them (Kafka away).
+    producer = _Producer()
+    waves = Waves(0.001, producer.send, 0.05, _late)
+    waiter = waves.submit(_record(1))
+    with pytest.raises(TimeoutError, match="no ack in time"):
+        await asyncio.wait_for(waiter, 2)
