@@ -34,7 +34,7 @@ class Waves:
         self._send = send
         self._timeout_s = timeout_s
         self._late = late
-        self._wave: list[tuple[Record, asyncio.Future[Any]]] = []
+        self._wave = _Wave()
         self._leaving: set[asyncio.Task[None]] = set()
 
     def submit(self, record: Record) -> asyncio.Future[Any]:
@@ -47,10 +47,11 @@ class Waves:
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
-        self._wave.append((record, waiter))
-        if len(self._wave) == 1:
+        wave = self._wave
+        wave.entries.append((record, waiter))
+        if len(wave.entries) == 1:
             loop.call_later(self._window_s, self._release)
-            loop.call_later(self._timeout_s, _expire, self._wave, self._late)
+            wave.deadline = loop.call_later(self._timeout_s, _expire, wave, self._late)
         return waiter
 
     async def drain(self) -> None:
@@ -60,33 +61,58 @@ class Waves:
             await asyncio.gather(*self._leaving, return_exceptions=True)
 
     def _release(self) -> None:
-        if not self._wave:
+        if not self._wave.entries:
             return
-        wave, self._wave = self._wave, []
+        wave, self._wave = self._wave, _Wave()
+        wave.unsettled = len(wave.entries)
         task = asyncio.get_running_loop().create_task(self._leave(wave))
         self._leaving.add(task)
         task.add_done_callback(self._leaving.discard)
 
-    async def _leave(self, wave: list[tuple[Record, asyncio.Future[Any]]]) -> None:
-        for record, waiter in wave:
+    async def _leave(self, wave: _Wave) -> None:
+        for record, waiter in wave.entries:
             if waiter.done():  # its publish gave up already
+                wave.settle()
                 continue
             try:
                 delivery = await self._send(record)
             except Exception as exc:
                 if not waiter.done():
                     waiter.set_exception(exc)
+                wave.settle()
                 continue
-            delivery.add_done_callback(functools.partial(_relay, waiter))
+            delivery.add_done_callback(functools.partial(_relay, waiter, wave))
 
 
-def _expire(wave: list[tuple[Record, asyncio.Future[Any]]], late: Callable[[], Exception]) -> None:
-    for _, waiter in wave:
+class _Wave:
+    """The records of one window, and the timer that fails those still without an ack."""
+
+    __slots__ = ("deadline", "entries", "unsettled")
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[Record, asyncio.Future[Any]]] = []
+        self.deadline: asyncio.TimerHandle | None = None
+        self.unsettled = 0
+        """Records handed over whose delivery has not finished yet."""
+
+    def settle(self) -> None:
+        """One record's delivery finished; the last one cancels the deadline, which frees the
+        wave at once rather than at its deadline (docs/performance.md, "Deadlines")."""
+        self.unsettled -= 1
+        if self.unsettled == 0 and self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+
+def _expire(wave: _Wave, late: Callable[[], Exception]) -> None:
+    wave.deadline = None
+    for _, waiter in wave.entries:
         if not waiter.done():
             waiter.set_exception(late())
 
 
-def _relay(waiter: asyncio.Future[Any], delivery: asyncio.Future[Any]) -> None:
+def _relay(waiter: asyncio.Future[Any], wave: _Wave, delivery: asyncio.Future[Any]) -> None:
+    wave.settle()
     if waiter.done():
         return
     if delivery.cancelled():

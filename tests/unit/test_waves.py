@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -79,3 +81,20 @@ async def test_a_record_without_an_ack_in_time_fails_with_late() -> None:
     waiter = waves.submit(_record(1))
     with pytest.raises(TimeoutError, match="no ack in time"):
         await asyncio.wait_for(waiter, 2)
+
+
+async def test_an_acknowledged_wave_is_not_held_until_its_deadline() -> None:
+    # The deadline timer must let go of a wave once every record has its answer: held for
+    # DRIP_PUBLISH_TIMEOUT_S, thousands of waves a second would pile up for the collector.
+    producer = _Producer()
+    waves = Waves(0.001, producer.send, 60.0, _late)
+    waiter = waves.submit(_record(1))
+    await waves.drain()
+    producer.deliveries[0].set_result(("meta", 1))
+    assert await waiter == ("meta", 1)
+    held = weakref.ref(waiter)
+    del waiter
+    producer.deliveries.clear()
+    await asyncio.sleep(0)  # the loop's handle that resumed this test holds it too
+    gc.collect()
+    assert held() is None
