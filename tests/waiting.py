@@ -23,3 +23,14 @@ def wait(check: Callable[[], object], timeout_s: float, what: str) -> None:
             pass
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def until(check: Callable[[], object], timeout_s: float) -> bool:
+    """True once ``check()`` is truthy, False after ``timeout_s``: for asserts that add their
+    own message (a process's log, say)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False

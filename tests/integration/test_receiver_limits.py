@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +20,8 @@ from core.settings import Settings
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
 from tests.ports import free_port
 from tests.process_env import process_env
+from tests.receivers import ready, serve_process
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -47,31 +46,10 @@ def port(settings: Settings, tmp_path: Path) -> Iterator[int]:
         DRIP_COMPACT_SIGNATURE_MAX_BYTES=str(COMPACT_MAX),
     )
     log = tmp_path / "serve.log"
-    cli = Path(sys.executable).with_name("drip-bridge")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(cli), "serve"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(port):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with serve_process(env, log) as proc:
+        assert until(lambda: proc.poll() is not None or ready(port), 60), log.read_text()
+        assert proc.poll() is None, log.read_text()
         yield port
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _post(client: httpx.Client, body: bytes, signature: str) -> httpx.Response:

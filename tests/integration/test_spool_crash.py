@@ -8,14 +8,10 @@ this test alone, which the test stops and starts.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -29,53 +25,25 @@ from core.settings import Settings
 from devstack.kafka import LocalKafka
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
 from tests.ports import free_port, free_port_pair
+from tests.process_env import process_env
+from tests.receivers import ready, serve_process
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
 
-def _until(check: object, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@contextmanager
-def _serving(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
-    env |= {
-        "DRIP_HTTP_PORT": str(port),
-        "DRIP_WEBHOOK_SECRETS": TEST_SECRET,
-        "DRIP_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DRIP_TOPIC_PREFIX": settings.topic_prefix,
-        "DRIP_TOPIC_PARTITIONS": "1",
-        "DRIP_PUBLISH_TIMEOUT_S": "2",
-        "DRIP_SPOOL_DIR": str(settings.spool_directory),
-    }
-    cli = Path(sys.executable).with_name("drip-bridge")
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [str(cli), "serve"], cwd=log.parent, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+def _serving(
+    settings: Settings, port: int, log: Path
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    env = process_env(
+        settings,
+        DRIP_HTTP_PORT=str(port),
+        DRIP_WEBHOOK_SECRETS=TEST_SECRET,
+        DRIP_TOPIC_PARTITIONS="1",
+        DRIP_PUBLISH_TIMEOUT_S="2",
+        DRIP_SPOOL_DIR=str(settings.spool_directory),
+    )
+    return serve_process(env, log)
 
 
 def _post(port: int, event_id: str) -> httpx.Response:
@@ -123,7 +91,7 @@ async def test_killed_receiver_spool_is_drained_by_the_next_one(
     try:
         port = free_port()
         with _serving(settings, port, log) as first:
-            assert await asyncio.to_thread(_until, lambda: _ready(port), 60), log.read_text()
+            assert await asyncio.to_thread(until, lambda: ready(port), 60), log.read_text()
             assert (await asyncio.to_thread(_post, port, "before")).status_code == 200
             await asyncio.to_thread(broker.stop)
             for event_id in ids:
@@ -136,18 +104,18 @@ async def test_killed_receiver_spool_is_drained_by_the_next_one(
         await asyncio.to_thread(broker.start)
         port = free_port()
         with _serving(settings, port, log):
-            assert await asyncio.to_thread(_until, lambda: _ready(port), 60), log.read_text()
+            assert await asyncio.to_thread(until, lambda: ready(port), 60), log.read_text()
             topic = contract.topic_for(settings.topic_prefix, "member.points.awarded")
 
             def drained() -> bool:
                 seen = set(asyncio.run(_event_ids(settings, topic)))
                 return {"before", *ids} <= seen
 
-            assert await asyncio.to_thread(_until, drained, 60), log.read_text()
+            assert await asyncio.to_thread(until, drained, 60), log.read_text()
             seen = await _event_ids(settings, topic)
             # The killed receiver's file, drained, is gone; only the running one's is left.
             files = await asyncio.to_thread(
-                _until, lambda: len(list(settings.spool_directory.glob("*.sqlite3"))) == 1, 10
+                until, lambda: len(list(settings.spool_directory.glob("*.sqlite3"))) == 1, 10
             )
             assert files, sorted(p.name for p in settings.spool_directory.iterdir())
         # At least once, in arrival order: each spooled event is there, none is lost.
