@@ -1,11 +1,18 @@
-"""uvicorn's httptools protocol with a header timeout, which uvicorn 0.54 does not have.
+"""uvicorn's httptools protocol with header and body timeouts, which uvicorn 0.54 does not have.
 
 uvicorn arms its keep-alive timer only after a response, and cancels it at the first byte of
 the next request: a connection that never sends a request, or sends its headers a byte at a
-time (slowloris), is kept for ever. Here each connection must complete a request's headers
-within ``header_timeout_s`` of opening, and of the first byte of each later request; a late
-one is answered 408 and closed. One sweep per period checks the server's connections, so a
-request pays two attribute stores, not a timer (docs/reliability.md).
+time (slowloris), is kept for ever, and so is a request whose body never ends.
+
+Here each connection must complete a request's headers within ``header_timeout_s`` of opening,
+and of the first byte of each later request, and its body within ``body_timeout_s`` of the
+headers. Late headers are answered 408 here and the connection closed. A late body is the
+app's to answer, since the app is reading it: the request's scope gets :data:`BODY_LATE` and
+the app's pending ``receive()`` returns, so the app answers 408 itself (and logs and counts it);
+an app that does not answer by the next deadline has its connection closed.
+
+One sweep per period checks the server's connections, so a request pays a few attribute
+stores, not a timer (docs/performance.md, "Deadlines").
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+BODY_LATE = "drip.body_late"
+"""Scope key set to True when the request's body did not arrive within its time."""
 
 _TIMEOUT_BODY = b"request headers not received in time"
 _TIMEOUT_ANSWER = (
@@ -38,21 +48,21 @@ def sweep_period(timeout_s: float) -> float:
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, state: ServerState, period: float) -> None:
-    """Close this server's connections past their header deadline, then sweep again."""
+    """Deal with this server's connections past their deadline, then sweep again."""
     try:
         now = loop.time()
         for connection in list(state.connections):
-            if isinstance(connection, HeaderTimeoutProtocol) and connection.headers_due <= now:
-                connection.headers_too_late()
+            if isinstance(connection, TimeoutProtocol) and connection.due <= now:
+                connection.too_late()
     finally:
         loop.call_later(period, _sweep, loop, state, period)
 
 
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` that closes connections slow to send a request's headers.
+class TimeoutProtocol(HttpToolsProtocol):
+    """:class:`HttpToolsProtocol` that ends requests slow to send their headers or body.
 
-    uvicorn builds one per connection; bind ``header_timeout_s`` with ``functools.partial``
-    (a partial of this module-level class pickles, as uvicorn's worker processes need).
+    uvicorn builds one per connection; bind the timeouts with ``functools.partial`` (a partial
+    of this module-level class pickles, as uvicorn's worker processes need).
     """
 
     def __init__(
@@ -63,35 +73,52 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         header_timeout_s: float,
+        body_timeout_s: float,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._header_timeout_s = header_timeout_s
-        self.headers_due = _NO_DEADLINE
-        """Loop time by which the current request's headers must be complete."""
+        self._body_timeout_s = body_timeout_s
+        self.due = _NO_DEADLINE
+        """Loop time by which the current request's headers, or its body, must be complete."""
+        self._in_body = False
         if server_state not in _SWEPT:
             _SWEPT.add(server_state)
-            period = sweep_period(header_timeout_s)
+            period = sweep_period(min(header_timeout_s, body_timeout_s))
             self.loop.call_later(period, _sweep, self.loop, server_state, period)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.headers_due = self.loop.time() + self._header_timeout_s
+        self.due = self.loop.time() + self._header_timeout_s
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         # A first request keeps the deadline its connection started with.
-        if self.headers_due == _NO_DEADLINE:
-            self.headers_due = self.loop.time() + self._header_timeout_s
+        if self.due == _NO_DEADLINE:
+            self.due = self.loop.time() + self._header_timeout_s
 
     def on_headers_complete(self) -> None:
-        self.headers_due = _NO_DEADLINE
+        self.due = self.loop.time() + self._body_timeout_s
+        self._in_body = True
         super().on_headers_complete()
 
-    def headers_too_late(self) -> None:
-        """Answer 408 and close; a response still being written is only cut off."""
-        self.headers_due = _NO_DEADLINE
+    def on_message_complete(self) -> None:
+        self.due = _NO_DEADLINE
+        self._in_body = False
+        super().on_message_complete()
+
+    def too_late(self) -> None:
+        """The sweep found this connection past its deadline."""
+        cycle = self.cycle
+        if self._in_body and cycle is not None and not cycle.response_started:
+            # The app answers (408); if it does not by the next deadline, the connection goes.
+            self._in_body = False
+            self.due = self.loop.time() + self._header_timeout_s
+            cycle.scope[BODY_LATE] = True  # type: ignore[literal-required]
+            cycle.message_event.set()
+            return
+        self.due = _NO_DEADLINE
         if self.transport.is_closing():
             return
-        if self.cycle is None or self.cycle.response_complete:
+        if cycle is None or cycle.response_complete:
             self.transport.write(_TIMEOUT_ANSWER)
         self.transport.close()

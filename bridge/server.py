@@ -20,7 +20,7 @@ from uvicorn.supervisors import Multiprocess
 
 from bridge.accesslog import plain_lines
 from bridge.app import create_app
-from bridge.protocol import HeaderTimeoutProtocol
+from bridge.protocol import TimeoutProtocol
 from core import logs
 from core.memory import settle_gc
 from core.settings import Settings
@@ -39,10 +39,14 @@ def uvicorn_config(app: ASGIApp | str, settings: Settings) -> uvicorn.Config:
         host=settings.http_host,
         port=settings.http_port,
         loop="uvloop",
-        # httptools, plus the header timeout uvicorn lacks (bridge.protocol).
+        # httptools, plus the header and body timeouts uvicorn lacks (bridge.protocol).
         http=cast(
             "type[asyncio.Protocol]",
-            functools.partial(HeaderTimeoutProtocol, header_timeout_s=settings.header_timeout_s),
+            functools.partial(
+                TimeoutProtocol,
+                header_timeout_s=settings.header_timeout_s,
+                body_timeout_s=settings.body_timeout_s,
+            ),
         ),
         timeout_keep_alive=settings.keep_alive_timeout_s,
         # Beyond this many connections (or requests in progress), uvicorn answers 503 and

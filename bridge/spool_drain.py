@@ -127,8 +127,10 @@ class SpoolRoute(Generic[A]):
 
     @property
     def away(self) -> bool:
-        """True while records go to the spool rather than directly to Kafka."""
-        return self._away or not self.spool.empty
+        """True while records go to the spool rather than directly to Kafka: from a failed
+        publish, or from spooled records found (at start, or claimed from an ended process),
+        until the drainer has emptied the spool."""
+        return self._away
 
     async def deliver(self, record: Record) -> A | Spooled:
         """Kafka's ack for ``record``, or :class:`Spooled` once it is durable in the spool.
@@ -188,7 +190,7 @@ class SpoolRoute(Generic[A]):
                 return False
             if self.spool.empty:  # no await since the check: no append slipped in
                 if self._away:
-                    log.info("Kafka is back and the spool is empty; publishing directly")
+                    log.info("the spool is empty and Kafka answers; publishing directly")
                 self._away = False
                 self._direct.set()
                 await self._wait_for_work()
@@ -204,6 +206,9 @@ class SpoolRoute(Generic[A]):
                 await self._wake.wait()
                 return
         await self.spool.claim_orphans()
+        if not self.spool.empty:  # new records queue behind the claimed ones
+            self._away = True
+            self._direct.clear()
 
     async def _drain_batch(self) -> bool:
         """Send the oldest records and remove the answered ones; False if any must wait."""

@@ -25,7 +25,6 @@ the connection: the rest of the body is unread.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +36,7 @@ from bridge.accesslog import AccessLog
 from bridge.guard import BUDGETED_STATUSES, RequestGuard
 from bridge.ingest import InvalidEvent, build_record, decode_json, require_event
 from bridge.metrics import Metrics
+from bridge.protocol import BODY_LATE
 from bridge.publisher import Ack, Publisher
 from bridge.spool_drain import Spooled, SpoolRoute
 from core.errors import ServiceUnavailable
@@ -87,7 +87,7 @@ class WebhookEndpoint:
             declared, header, repeated = _headers(scope)
             if declared is not None and declared > self._max_body:
                 raise _Refused(413, f"body larger than {self._max_body} bytes")
-            body = await self._read_body(receive)
+            body = await self._read_body(scope, receive)
             try:
                 if repeated:
                     raise signature.BadSignature(signature.Failure.DUPLICATE)
@@ -155,24 +155,15 @@ class WebhookEndpoint:
             message,
         )
 
-    async def _read_body(self, receive: Any) -> bytes:
-        try:
-            async with asyncio.timeout(self._body_timeout_s):
-                return await self._receive_body(receive)
-        except TimeoutError:
-            raise _Refused(408, f"body not received within {self._body_timeout_s:g} s") from None
+    async def _read_body(self, scope: Scope, receive: Any) -> bytes:
+        """The body, counted as it comes so an oversize stream stops early.
 
-    async def _receive_body(self, receive: Any) -> bytes:
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            if len(body) > self._max_body:
-                raise _Refused(413, f"body larger than {self._max_body} bytes")
-            return body
-        # Chunked or split bodies: count as they come so an oversize stream stops early.
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body", False):
+        Its time limit is kept by the server's protocol (:mod:`bridge.protocol`), which marks
+        the scope and wakes this read when the body is late.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Refused(400, "client disconnected before the body ended")
@@ -181,7 +172,10 @@ class WebhookEndpoint:
             if size > self._max_body:
                 raise _Refused(413, f"body larger than {self._max_body} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if scope.get(BODY_LATE):
+                raise _Refused(408, f"body not received within {self._body_timeout_s:g} s")
 
 
 def _headers(scope: Scope) -> tuple[int | None, bytes | None, bool]:

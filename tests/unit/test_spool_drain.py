@@ -16,6 +16,7 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from bridge import spool_drain
 from bridge.ingest import Record
 from bridge.spool import Spool, SpoolFull
 from bridge.spool_drain import Spooled, SpoolRoute, goes_to_spool
@@ -244,3 +245,37 @@ async def test_a_record_refused_for_good_is_set_aside_and_the_rest_drains(tmp_pa
     reader.close()
     await spool.close()
     assert spool.path.exists()  # kept for the operator
+
+
+async def test_records_an_idle_drainer_claims_queue_new_ones_behind_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_drain, "ORPHAN_SCAN_S", 0.05)
+    spool = await Spool.open(tmp_path, 10**6)
+    kafka = _Kafka(spool)
+    answering = True
+
+    async def probe() -> bool:
+        return answering
+
+    route = SpoolRoute(spool, kafka.publish, probe, send=kafka.send, backoff_s=_FAST)
+    route.start()
+    try:
+        assert await route.deliver(make_record(1)) == "ack:evt-1"
+        ended = await Spool.open(tmp_path, 10**6)  # a receiver that ends holding a record
+        await ended.append(make_record(0))
+        answering = False
+        await ended.close()
+        for _ in range(500):  # the drainer's scan claims the file
+            if route.away:
+                break
+            await asyncio.sleep(0.01)
+        assert route.away
+        assert await route.deliver(make_record(2)) == Spooled("evt-2")
+        answering = True
+        await asyncio.wait_for(route.wait_direct(), 10)
+    finally:
+        await route.stop()
+    assert kafka.published == ["evt-1"]
+    assert kafka.acked == ["evt-0", "evt-2"]
+    await spool.close()
