@@ -29,28 +29,17 @@ from starlette.testclient import TestClient
 
 from bridge.accesslog import AccessLog
 from bridge.app import WEBHOOK_PATH
-from bridge.ingest import Record
 from bridge.metrics import Metrics
-from bridge.publisher import Ack, Publisher
+from bridge.publisher import Publisher
 from bridge.webhook import WebhookEndpoint
 from core.contract import MAX_ID_CHARS, MAX_TYPE_CHARS, compact_json
 from core.settings import Settings
 from tests.factories import TEST_SECRET
+from tests.publishers import RecordingPublisher
 
 MAX_BODY = 4096
 MAX_DEPTH = 12
 SECRET = TEST_SECRET.encode()
-
-
-class RecordingPublisher:
-    """Stands in for :class:`Publisher`: acknowledges every record and keeps it."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def publish(self, record: Record) -> Ack:
-        self.records.append(record)
-        return Ack(0, len(self.records) - 1)
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,14 @@ from bridge.app import WEBHOOK_PATH
 from bridge.ingest import Record
 from bridge.metrics import Metrics
 from bridge.protocol import BODY_LATE
-from bridge.publisher import Ack, Publisher
+from bridge.publisher import Publisher
 from bridge.webhook import WebhookEndpoint
 from core.settings import Settings
 from tests.factories import TEST_SECRET, make_event, pretty_body, sign
+from tests.publishers import RecordingPublisher
 
 MAX_BODY = 4096
 BODY = pretty_body(make_event("member.points.awarded", id="evt-body-read"))
-
-
-class _Publisher:
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def publish(self, record: Record) -> Ack:
-        self.records.append(record)
-        return Ack(0, len(self.records) - 1)
 
 
 def _request(chunks: list[dict[str, Any]], *, late_after: int | None = None) -> tuple[
@@ -37,7 +29,7 @@ def _request(chunks: list[dict[str, Any]], *, late_after: int | None = None) -> 
 ]:  # fmt: skip
     """Run one request whose ``receive()`` yields ``chunks``; the protocol marks the body late
     once ``late_after`` of them were read. Returns status, JSON answer, records, headers."""
-    publisher = _Publisher()
+    publisher = RecordingPublisher()
     settings = Settings(
         _env_file=None,
         webhook_secrets=TEST_SECRET,  # type: ignore[arg-type]
