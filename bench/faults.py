@@ -51,8 +51,10 @@ import uvloop
 from bench.faults_check import (
     Tally,
     behind,
+    direct_p99_ms,
     end_offsets,
     spool_depth,
+    spooled_after_detection,
     table_event_ids,
     tally,
     topic_event_ids,
@@ -177,6 +179,20 @@ async def _run(scenario: Scenario, timing: Timing, args: argparse.Namespace, ctx
     in_topics = await topic_event_ids(stack.settings)
     in_tables = await asyncio.to_thread(table_event_ids, stack.settings.libpq_url)
     figures = tally(outcomes, in_topics, in_tables)
+    direct = direct_p99_ms(outcomes)
+    if direct is not None:
+        ctx.notes.append(f"acknowledged by Kafka: p99 {direct:.0f} ms")
+    while_away = spooled_after_detection(outcomes, fault_ended)
+    if while_away is not None:
+        ctx.notes.append(
+            f"{while_away[0]} spooled while Kafka was away, once known: p99 {while_away[1]:.0f} ms"
+        )
+    all_spooled = spooled_after_detection(outcomes)
+    if all_spooled is not None and while_away is not None and all_spooled[0] > while_away[0]:
+        ctx.notes.append(
+            f"{all_spooled[0] - while_away[0]} more spooled while the spool drained "
+            f"(all {all_spooled[0]}: p99 {all_spooled[1]:.0f} ms)"
+        )
     recovery = None if recovered is None else recovered - fault_ended
     failure = None
     if final is None:

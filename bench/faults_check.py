@@ -101,6 +101,34 @@ def tally(
     )
 
 
+def spooled_after_detection(
+    outcomes: Sequence[Outcome], sent_before: float | None = None
+) -> tuple[int, float] | None:
+    """Answers that spooled once the outage was known: the count and their p99 in ms.
+
+    The outage is known from the first spooled answer on (requests sent before it waited for
+    the publish deadline). ``sent_before`` keeps only requests sent before that time (while
+    Kafka was still away). None when there are none.
+    """
+    spooled = [o for o in outcomes if o.spooled]
+    if not spooled:
+        return None
+    known = min(o.sent_at + o.latency_s for o in spooled)
+    end = float("inf") if sent_before is None else sent_before
+    after = sorted(o.latency_s for o in spooled if known <= o.sent_at < end)
+    if not after:
+        return None
+    return len(after), after[min(len(after) - 1, int(len(after) * 0.99))] * 1000
+
+
+def direct_p99_ms(outcomes: Sequence[Outcome]) -> float | None:
+    """p99 in ms of the answers Kafka acknowledged directly (not spooled); None without any."""
+    direct = sorted(o.latency_s for o in outcomes if o.accepted and not o.spooled)
+    if not direct:
+        return None
+    return direct[min(len(direct) - 1, int(len(direct) * 0.99))] * 1000
+
+
 def checked_topics(prefix: str) -> list[str]:
     return contract.topics(prefix, list(OWNING_TABLES))
 

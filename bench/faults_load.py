@@ -57,13 +57,16 @@ two on a loaded machine)."""
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The answer to one event: the HTTP status (0: no answer, connection refused or timed out),
-    whether a 200 said it was spooled, and the Retry-After of a 503."""
+    whether a 200 said it was spooled, the Retry-After of a 503, and when the request was sent
+    (monotonic seconds) and how long its answer took."""
 
     event_id: str
     event_type: str
     status: int
     spooled: bool = False
     retry_after: str | None = None
+    sent_at: float = 0.0
+    latency_s: float = 0.0
 
     @property
     def accepted(self) -> bool:
@@ -154,7 +157,9 @@ class Load:
                 self._waiting -= 1
                 if self._stop.is_set():
                     return  # arrived after the end of the load: never sent, not counted
+                sent_at = time.monotonic()
                 answer = await client.post(self.url, content=body, headers=headers)
+                latency_s = time.monotonic() - sent_at
         except httpx.HTTPError:
             self.outcomes.append(Outcome(event_id, event_type, 0))
             return
@@ -166,5 +171,7 @@ class Load:
                 answer.status_code,
                 spooled=spooled,
                 retry_after=answer.headers.get("retry-after"),
+                sent_at=sent_at,
+                latency_s=latency_s,
             )
         )

@@ -6,7 +6,13 @@ from collections import Counter
 
 import pytest
 
-from bench.faults_check import OWNING_TABLES, TABLE_GROUPS, Tally, tally
+from bench.faults_check import (
+    OWNING_TABLES,
+    TABLE_GROUPS,
+    Tally,
+    spooled_after_detection,
+    tally,
+)
 from bench.faults_load import Outcome
 from consumers import registry
 
@@ -75,3 +81,29 @@ def test_checked_tables_belong_to_their_groups() -> None:
         for table in tables:
             types = registry.get(TABLE_GROUPS[table]).event_types
             assert types is None or event_type in types
+
+
+def _answer(n: int, sent_at: float, latency_s: float, spooled: bool) -> Outcome:
+    return Outcome(f"e{n}", "member.points.awarded", 200, spooled, None, sent_at, latency_s)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        ([_answer(1, 0.0, 0.01, False)], None),
+        # Sent before the outage was known (waited the deadline): left out.
+        ([_answer(1, 0.0, 5.0, True), _answer(2, 1.0, 4.2, True), _answer(3, 5.5, 0.02, True)],
+         (1, 20.0)),
+        ([_answer(1, 0.0, 5.0, True)] + [_answer(n, 5.0 + n, 0.01, True) for n in range(2, 102)]
+         + [_answer(200, 200.0, 0.3, True)], (101, 10.0)),
+    ],
+)  # fmt: skip
+def test_spooled_after_detection(
+    outcomes: list[Outcome], expected: tuple[int, float] | None
+) -> None:
+    found = spooled_after_detection(outcomes)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert (found[0], round(found[1], 6)) == expected
