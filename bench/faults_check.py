@@ -101,6 +101,14 @@ def tally(
     )
 
 
+def p99_ms(latencies_s: Sequence[float]) -> float | None:
+    """The 99th percentile (nearest rank) of ``latencies_s``, in ms; None when empty."""
+    ordered = sorted(latencies_s)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
 def spooled_after_detection(
     outcomes: Sequence[Outcome], sent_before: float | None = None
 ) -> tuple[int, float] | None:
@@ -115,18 +123,14 @@ def spooled_after_detection(
         return None
     known = min(o.sent_at + o.latency_s for o in spooled)
     end = float("inf") if sent_before is None else sent_before
-    after = sorted(o.latency_s for o in spooled if known <= o.sent_at < end)
-    if not after:
-        return None
-    return len(after), after[min(len(after) - 1, int(len(after) * 0.99))] * 1000
+    after = [o.latency_s for o in spooled if known <= o.sent_at < end]
+    p99 = p99_ms(after)
+    return None if p99 is None else (len(after), p99)
 
 
 def direct_p99_ms(outcomes: Sequence[Outcome]) -> float | None:
     """p99 in ms of the answers Kafka acknowledged directly (not spooled); None without any."""
-    direct = sorted(o.latency_s for o in outcomes if o.accepted and not o.spooled)
-    if not direct:
-        return None
-    return direct[min(len(direct) - 1, int(len(direct) * 0.99))] * 1000
+    return p99_ms([o.latency_s for o in outcomes if o.accepted and not o.spooled])
 
 
 def checked_topics(prefix: str) -> list[str]:

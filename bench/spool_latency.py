@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 import uvloop
 
+from bench.faults_check import p99_ms
 from bench.faults_load import Load, Outcome
 from bench.faults_stack import Stack
 from core.settings import Settings
@@ -54,16 +55,14 @@ def _percentiles(outcomes: list[Outcome]) -> str:
     latencies = sorted(o.latency_s * 1000 for o in outcomes)
     if not latencies:
         return "no answers"
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return (
         f"{len(latencies):6d} answers  p50 {latencies[len(latencies) // 2]:6.1f} ms  "
-        f"p99 {p99:6.1f} ms  max {latencies[-1]:6.1f} ms"
+        f"p99 {_p99(outcomes):6.1f} ms  max {latencies[-1]:6.1f} ms"
     )
 
 
-def _p99_ms(outcomes: list[Outcome]) -> float:
-    latencies = sorted(o.latency_s * 1000 for o in outcomes)
-    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
+def _p99(outcomes: list[Outcome]) -> float:
+    return p99_ms([o.latency_s for o in outcomes]) or 0.0
 
 
 async def _phase(stack: Stack, secret: str, rate: float, seconds: float) -> list[Outcome]:
@@ -106,7 +105,7 @@ async def _run(args: argparse.Namespace, work: Path, lib: Path) -> bool:
     print(f"spooled (Kafka away)    {_percentiles(spooled)}")
     refused = [o for o in direct + detecting + spooled if o.status != 200]
     not_spooled = [o for o in spooled if not o.spooled]
-    p99 = _p99_ms(spooled)
+    p99 = _p99(spooled)
     ok = not refused and not not_spooled and drained and p99 < TARGET_P99_MS
     print(
         f"target p99 < {TARGET_P99_MS:.0f} ms while spooling: {p99:.1f} ms; "

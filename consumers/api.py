@@ -38,6 +38,7 @@ import psycopg
 
 from consumers.fields import (
     count,
+    event_data,
     event_time,
     instant,
     integer,
@@ -61,6 +62,7 @@ __all__ = [
     "Statement",
     "UnusableEvent",
     "count",
+    "event_data",
     "event_time",
     "instant",
     "integer",

@@ -24,6 +24,14 @@ _MAX_INT = 2**63 - 1
 _NOTHING: dict[str, Any] = {}
 
 
+def event_data(payload: dict[str, Any]) -> dict[str, Any]:
+    """The event's ``data`` object; UnusableEvent when it is missing or not an object."""
+    data = payload.get("data")
+    if type(data) is not dict:
+        raise UnusableEvent("data is missing or not an object")
+    return data
+
+
 def obj(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
     """The object at ``key``; an empty one when it is absent or null (its fields read as absent).
 

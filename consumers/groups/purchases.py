@@ -32,6 +32,7 @@ from consumers.api import (
     Statement,
     UnusableEvent,
     count,
+    event_data,
     event_time,
     not_ahead,
     obj,
@@ -61,9 +62,7 @@ class Purchase:
 def rows_from(event: Event, settings: Settings) -> Purchase:
     """Map a ``store.purchase.completed`` event; UnusableEvent names the field at fault."""
     payload = event.payload
-    data = payload.get("data")
-    if type(data) is not dict:
-        raise UnusableEvent("data is missing or not an object")
+    data = event_data(payload)
     purchase = data.get("purchase")
     if type(purchase) is not dict:
         raise UnusableEvent("data.purchase is missing or not an object")

@@ -16,6 +16,7 @@ from consumers.api import (
     EventType,
     Settings,
     UnusableEvent,
+    event_data,
     instant,
     integer,
     not_ahead,
@@ -75,9 +76,7 @@ LeaderboardRow = Joined | Left | Award
 def rows_from(event: Event, settings: Settings) -> LeaderboardRow:
     """Map one event; UnusableEvent names the field that is missing or has the wrong type."""
     payload = event.payload
-    data = payload.get("data")
-    if type(data) is not dict:
-        raise UnusableEvent("data is missing or not an object")
+    data = event_data(payload)
     at = instant(payload, "timestamp", "timestamp")
     if at is None:
         raise UnusableEvent("timestamp is missing")

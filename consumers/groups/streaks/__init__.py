@@ -31,7 +31,7 @@ from consumers.api import (
     EventType,
     Settings,
     Statement,
-    UnusableEvent,
+    event_data,
     event_time,
     not_ahead,
     obj,
@@ -61,9 +61,7 @@ class Completion:
 def rows_from(event: Event, settings: Settings) -> Completion:
     """Map a ``quest.completed`` event; UnusableEvent names the field that is missing or wrong."""
     payload = event.payload
-    data = payload.get("data")
-    if type(data) is not dict:
-        raise UnusableEvent("data is missing or not an object")
+    data = event_data(payload)
     member = obj(data, "member", "data.member")
     quest = obj(data, "quest", "data.quest")
     completed_at = not_ahead(
