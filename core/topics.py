@@ -8,14 +8,21 @@ without losing an acknowledged record or refusing a write.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    KafkaError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 
 from core import contract
 from core.errors import ConfigError, ServiceUnavailable
@@ -23,6 +30,9 @@ from core.settings import Settings
 
 DEFAULT_REPLICAS_CAP = 3
 """Replicas of a topic when DRIP_TOPIC_REPLICATION_FACTOR is unset: this many, or fewer brokers."""
+
+TOPIC_VISIBLE_WAIT_S = 5.0
+"""How long a topic's configs are asked for again while a broker does not know the topic yet."""
 
 # DescribeConfigs' config_source for a value set on the topic itself. AlterConfigs replaces
 # every such value, so those that alignment does not change are sent back as they are.
@@ -174,14 +184,37 @@ async def ensure_topics(settings: Settings, topics: list[str] | None = None) -> 
     return created
 
 
-def _config_resources(response: Any) -> Iterable[dict[str, Any]]:
-    for resource in response.to_object()["resources"]:
-        if resource["error_code"] != 0:
-            raise ServiceUnavailable(
-                f"Kafka refused to describe topic {resource['resource_name']}: "
-                f"{resource['error_message'] or for_code(resource['error_code']).__name__}"
-            )
-        yield resource
+async def describe_topic_configs(
+    admin: AIOKafkaAdminClient, names: list[str], wait_s: float = TOPIC_VISIBLE_WAIT_S
+) -> dict[str, list[dict[str, Any]]]:
+    """Each topic's config entries in effect, by name.
+
+    A topic just created reaches each broker's metadata a moment after the controller's, and
+    the broker asked may answer that it does not know it yet: such topics are asked again for
+    up to ``wait_s``. Any other refusal raises :class:`ServiceUnavailable`.
+    """
+    found: dict[str, list[dict[str, Any]]] = {}
+    pending = list(names)
+    deadline = time.monotonic() + wait_s
+    while pending:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in pending]
+        )
+        pending = []
+        for resource in (r for response in responses for r in response.to_object()["resources"]):
+            name, code = resource["resource_name"], resource["error_code"]
+            if code == 0:
+                found[name] = resource["config_entries"]
+            elif code == UnknownTopicOrPartitionError.errno and time.monotonic() < deadline:
+                pending.append(name)
+            else:
+                raise ServiceUnavailable(
+                    f"Kafka refused to describe topic {name}: "
+                    f"{resource['error_message'] or for_code(code).__name__}"
+                )
+        if pending:
+            await asyncio.sleep(0.1)
+    return found
 
 
 async def align_topics(
@@ -205,14 +238,9 @@ async def align_topics(
             topic["topic"]: min(len(p["replicas"]) for p in topic["partitions"])
             for topic in await admin.describe_topics(names)
         }
-        described = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
-        )
         changes: list[ConfigChange] = []
         alterations: list[ConfigResource] = []
-        for resource in (r for response in described for r in _config_resources(response)):
-            topic = resource["resource_name"]
-            entries = resource["config_entries"]
+        for topic, entries in (await describe_topic_configs(admin, names)).items():
             current = {e["config_names"]: e["config_value"] for e in entries}
             topic_changes = config_changes(topic, current, topic_configs(settings, replicas[topic]))
             if not topic_changes:

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bridge.ingest import Record
 from bridge.publisher import Publisher
 from core.settings import Settings
-from core.topics import align_topics, ensure_topics
+from core.topics import align_topics, describe_topic_configs, ensure_topics
 from devstack.kafka import LocalKafka, kafka_answers
 from devstack.kafka_cluster import LocalKafkaCluster
 from devstack.process import wait_for
@@ -38,11 +37,10 @@ async def _layout(bootstrap_servers: str, topic: str) -> tuple[dict[str, Any], d
             if described["partitions"]:
                 break
             await asyncio.sleep(0.1)
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        entries = (await describe_topic_configs(admin, [topic]))[topic]
     finally:
         await admin.close()
-    [resource] = response.to_object()["resources"]
-    configs = {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+    configs = {e["config_names"]: e["config_value"] for e in entries}
     return described["partitions"][0], configs
 
 

@@ -6,11 +6,10 @@ import asyncio
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from core import contract
 from core.settings import Settings
-from core.topics import ConfigChange, align_topics, ensure_topics
+from core.topics import ConfigChange, align_topics, describe_topic_configs, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +19,10 @@ async def _configs(bootstrap_servers: str, topic: str) -> dict[str, str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        entries = (await describe_topic_configs(admin, [topic]))[topic]
     finally:
         await admin.close()
-    [resource] = response.to_object()["resources"]
-    return {e["config_names"]: e["config_value"] for e in resource["config_entries"]}
+    return {e["config_names"]: e["config_value"] for e in entries}
 
 
 async def test_created_topics_follow_the_single_broker(settings: Settings) -> None:

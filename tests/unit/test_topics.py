@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
-from core.errors import ConfigError
+from core.errors import ConfigError, ServiceUnavailable
 from core.settings import Settings
 from core.topics import (
     ConfigChange,
     check_replication,
     config_changes,
+    describe_topic_configs,
     min_insync_replicas,
     replication_factor,
     topic_configs,
@@ -151,3 +154,75 @@ def test_an_empty_replication_setting_follows_the_cluster(
     monkeypatch.setenv("DRIP_TOPIC_MIN_INSYNC_REPLICAS", raw)
     settings = _settings()
     assert (settings.topic_replication_factor, settings.topic_min_insync_replicas) == (None, None)
+
+
+_KNOWN, _UNKNOWN, _AUTHORIZATION_FAILED = 0, 3, 29
+
+
+class _Described:
+    def __init__(self, resources: list[dict[str, Any]]) -> None:
+        self._resources = resources
+
+    def to_object(self) -> dict[str, Any]:
+        return {"resources": self._resources}
+
+
+class _Brokers:
+    """DescribeConfigs answered from a script: per call, each topic's error code."""
+
+    def __init__(self, script: list[dict[str, int]]) -> None:
+        self.script = script
+        self.asked: list[list[str]] = []
+
+    async def describe_configs(self, resources: list[Any]) -> list[_Described]:
+        names = [resource.name for resource in resources]
+        self.asked.append(names)
+        codes = self.script[min(len(self.asked), len(self.script)) - 1]
+        return [
+            _Described(
+                [
+                    {
+                        "resource_name": name,
+                        "error_code": codes[name],
+                        "error_message": None,
+                        "config_entries": [] if codes[name] else [{"config_names": name}],
+                    }
+                    for name in names
+                ]
+            )
+        ]
+
+
+@pytest.mark.parametrize(
+    ("script", "asked"),
+    [
+        ([{"a": _KNOWN, "b": _KNOWN}], [["a", "b"]]),
+        # A broker that has not seen a new topic yet is asked again, for that topic only.
+        ([{"a": _KNOWN, "b": _UNKNOWN}, {"b": _KNOWN}], [["a", "b"], ["b"]]),
+        (
+            [{"a": _UNKNOWN, "b": _UNKNOWN}, {"a": _UNKNOWN, "b": _KNOWN}, {"a": _KNOWN}],
+            [["a", "b"], ["a", "b"], ["a"]],
+        ),
+    ],
+)
+async def test_configs_are_asked_again_while_a_broker_does_not_know_the_topic(
+    script: list[dict[str, int]], asked: list[list[str]]
+) -> None:
+    brokers = _Brokers(script)
+    configs = await describe_topic_configs(brokers, ["a", "b"])  # type: ignore[arg-type]
+    assert configs == {"a": [{"config_names": "a"}], "b": [{"config_names": "b"}]}
+    assert brokers.asked == asked
+
+
+@pytest.mark.parametrize(
+    ("codes", "wait_s", "error"),
+    [
+        ({"a": _AUTHORIZATION_FAILED}, 5.0, "TopicAuthorizationFailedError"),
+        ({"a": _UNKNOWN}, 0.0, "UnknownTopicOrPartitionError"),
+    ],
+)
+async def test_a_refusal_that_lasts_names_the_topic(
+    codes: dict[str, int], wait_s: float, error: str
+) -> None:
+    with pytest.raises(ServiceUnavailable, match=f"describe topic a: {error}"):
+        await describe_topic_configs(_Brokers([codes]), ["a"], wait_s)  # type: ignore[arg-type]
