@@ -17,7 +17,8 @@ Scenarios (``bench/faults_scenarios.py``):
   b  Kafka stopped for 90 s (10 s with --short), one broker: the spool carries it
   c  PostgreSQL restarted under load
   d  kill -9 the consumer process ten times at random moments, restarted each time
-  e  kill -9 the receiver while it holds spooled records; a new one drains them
+  e  kill -9 the receiver while it holds spooled records; a new one, started while Kafka is
+     still away, spools on and drains both once Kafka is back
   f  the spool's size bound reached (Kafka away, DRIP_SPOOL_MAX_BYTES small): 503 Retry-After
 
 Recovery time: from the fault's end (the service back) until the spool is empty and every

@@ -95,12 +95,9 @@ async def consumer_killed(stack: Stack, ctx: Context) -> float:
 
 
 async def receiver_killed(stack: Stack, ctx: Context) -> float:
-    """e. Kafka away, the receiver spools, ``kill -9`` it; Kafka back, a new receiver on the
-    same spool directory drains the dead one's file.
-
-    The new receiver starts after Kafka: it creates the topics at start-up and does not start
-    without a broker.
-    """
+    """e. Kafka away, the receiver spools, ``kill -9`` it; a new receiver on the same spool
+    directory starts while Kafka is still away, claims the dead one's file and spools on;
+    Kafka back, it drains both. Recovery counts from Kafka's return."""
     await asyncio.to_thread(stack.stop_kafka)
     await asyncio.sleep(ctx.timing.spooling_s)
     held = spool_depth(stack.settings.spool_directory)
@@ -108,8 +105,13 @@ async def receiver_killed(stack: Stack, ctx: Context) -> float:
     ctx.notes.append(f"killed the receiver holding {held} spooled")
     if held == 0:
         ctx.notes.append("FAILED: the receiver held nothing when killed")
-    await asyncio.to_thread(stack.start_kafka)
     await asyncio.to_thread(stack.start_receiver)
+    await asyncio.sleep(ctx.timing.spooling_s)
+    ctx.notes.append(
+        f"the new receiver held {spool_depth(stack.settings.spool_directory)} spooled "
+        "before Kafka came back"
+    )
+    await asyncio.to_thread(stack.start_kafka)
     return time.monotonic()
 
 

@@ -1,14 +1,17 @@
 """The receiver's Starlette app: the webhook route, health, readiness and metrics.
 
-Start-up (the lifespan) creates any missing contract topic, starts the one shared producer and
-opens the spool (unless it is turned off), whose drainer first sends what an earlier process
-left; the app serves only once all succeeded. Shutdown stops the drainer (spooled records stay
-on disk for the next start) and flushes the producer.
+Start-up (the lifespan) opens the spool (unless it is turned off), creates any missing contract
+topic and starts the one shared producer; the spool's drainer first sends what an earlier
+process left. When Kafka does not answer at start-up, a receiver with a spool serves anyway:
+it spools every record and keeps trying to connect in the background, and the drainer sends
+the spool once Kafka answers. Without a spool it does not start. Shutdown stops the drainer
+(spooled records stay on disk for the next start) and flushes the producer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +25,9 @@ from bridge.accesslog import AccessLog
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.publisher import Publisher
 from bridge.spool import Spool
-from bridge.spool_drain import SpoolRoute
+from bridge.spool_drain import BACKOFF_S, SpoolRoute
 from bridge.webhook import WebhookEndpoint
+from core.errors import ServiceUnavailable
 from core.settings import Settings
 from core.topics import ensure_topics
 
@@ -52,9 +56,21 @@ def create_app(settings: Settings, restarts: int = 0) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await ensure_topics(settings)
-        await publisher.start()
         spool = await Spool.from_settings(settings)
+        connecting: asyncio.Task[None] | None = None
+        try:
+            await _connect(settings, publisher)
+        except ServiceUnavailable as exc:
+            if spool is None:
+                raise
+            log.warning("Kafka is away at start-up (%s); spooling until it answers", exc)
+            connecting = asyncio.get_running_loop().create_task(
+                _connect_when_back(settings, publisher, str(exc))
+            )
+        except BaseException:
+            if spool is not None:
+                await spool.close()
+            raise
         if spool is not None:
             endpoint.route = SpoolRoute(
                 spool, publisher.publish, kafka_ready, batch=settings.spool_drain_batch
@@ -64,6 +80,10 @@ def create_app(settings: Settings, restarts: int = 0) -> Starlette:
         try:
             yield
         finally:
+            if connecting is not None:
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
             await _stop_within(settings.shutdown_timeout_s, endpoint, publisher)
             access_log.flush()
 
@@ -105,6 +125,38 @@ def create_app(settings: Settings, restarts: int = 0) -> Starlette:
     app.state.publisher = publisher
     app.state.metrics = metrics
     return app
+
+
+async def _connect(settings: Settings, publisher: Publisher) -> None:
+    """Create missing topics and start the producer; ServiceUnavailable when Kafka does not
+    answer within DRIP_PUBLISH_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(settings.publish_timeout_s):
+            await ensure_topics(settings)
+            await publisher.start()
+    except TimeoutError as exc:
+        raise ServiceUnavailable(
+            f"Kafka at {settings.kafka_bootstrap_servers} did not answer within "
+            f"DRIP_PUBLISH_TIMEOUT_S={settings.publish_timeout_s:g} s"
+        ) from exc
+
+
+async def _connect_when_back(settings: Settings, publisher: Publisher, said: str) -> None:
+    """:func:`_connect` again and again, backing off as the drainer does, until it succeeds;
+    ``said``: the failure already logged."""
+    attempt = 0
+    while True:
+        await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+        attempt += 1
+        try:
+            await _connect(settings, publisher)
+        except Exception as exc:  # a receiver serving from its spool must keep trying
+            if str(exc) != said:  # each new reason once, not every few seconds
+                said = str(exc)
+                log.warning("Kafka still not connected (%s); trying again", exc)
+            continue
+        log.info("Kafka answers; the spool drains into it")
+        return
 
 
 async def _stop_within(timeout_s: float, endpoint: WebhookEndpoint, publisher: Publisher) -> None:

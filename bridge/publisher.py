@@ -110,6 +110,9 @@ class Publisher:
         )
         try:
             await producer.start()
+        except asyncio.CancelledError:  # a start-up deadline passed: leave no half-open client
+            await producer.stop()
+            raise
         except KafkaError as exc:
             await producer.stop()
             raise ServiceUnavailable(

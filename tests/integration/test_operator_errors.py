@@ -61,7 +61,11 @@ def _spoiled(env: dict[str, str], spoil: str) -> dict[str, str]:
         "database port": {"DRIP_DATABASE_URL": _with_netloc(url, port=free_port())},
         "scheme": {"DRIP_DATABASE_URL": "mysql://drip:drip@127.0.0.1:3306/drip"},
         "time zone": {"DRIP_STREAK_TIMEZONE": "Mars/Olympus"},
-        "kafka port": {"DRIP_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"},
+        # With its spool, a receiver starts while Kafka is away (test_spool_crash); without, not.
+        "kafka port, no spool": {
+            "DRIP_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "DRIP_SPOOL_ENABLED": "false",
+        },
     }[spoil]
     return {**env, **changes}
 
@@ -84,7 +88,7 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         (["consume", "purchases"], "password", ExitCode.CONFIG, "password authentication failed"),
         (["consume", "streaks"], "time zone", ExitCode.CONFIG, "DRIP_STREAK_TIMEZONE: unknown"),
         (["serve"], "scheme", ExitCode.CONFIG, "DRIP_DATABASE_URL"),
-        (["serve"], "kafka port", 3, "start-up failed: cannot create topics on Kafka"),
+        (["serve"], "kafka port, no spool", 3, "start-up failed: cannot create topics on Kafka"),
         (["stack"], "time zone", ExitCode.CONFIG, "DRIP_STREAK_TIMEZONE"),
     ],
 )

@@ -1,5 +1,6 @@
-"""`kill -9` of a receiver that holds spooled events loses none of them: the next receiver
-started on the same spool directory drains them into Kafka once it is back.
+"""`kill -9` of a receiver that holds spooled events loses none of them: the next receiver,
+started on the same spool directory while Kafka is still away, takes new events into its spool
+and drains both into Kafka once it is back.
 
 The receiver runs as `drip-bridge serve` (a real process that can be killed) against a broker of
 this test alone, which the test stops and starts.
@@ -101,15 +102,25 @@ async def test_killed_receiver_spool_is_drained_by_the_next_one(
             first.send_signal(signal.SIGKILL)
             first.wait(10)
 
-        await asyncio.to_thread(broker.start)
         port = free_port()
+        later = [f"later-{n}" for n in range(5)]
         with _serving(settings, port, log):
+            # Kafka is still away: the receiver serves from its spool, and says so.
             assert await asyncio.to_thread(until, lambda: ready(port), 60), log.read_text()
+            url = f"http://127.0.0.1:{port}/readyz"
+            readiness = (await asyncio.to_thread(httpx.get, url)).json()
+            assert readiness["kafka"] == "unreachable"
+            assert readiness["spool"]["records"] == len(ids)  # the killed receiver's, claimed
+            for event_id in later:
+                answer = await asyncio.to_thread(_post, port, event_id)
+                assert answer.json() == {"event_id": event_id, "spooled": True}, answer.text
+
+            await asyncio.to_thread(broker.start)
             topic = contract.topic_for(settings.topic_prefix, "member.points.awarded")
 
             def drained() -> bool:
                 seen = set(asyncio.run(_event_ids(settings, topic)))
-                return {"before", *ids} <= seen
+                return {"before", *ids, *later} <= seen
 
             assert await asyncio.to_thread(until, drained, 60), log.read_text()
             seen = await _event_ids(settings, topic)
@@ -118,7 +129,9 @@ async def test_killed_receiver_spool_is_drained_by_the_next_one(
                 until, lambda: len(list(settings.spool_directory.glob("*.sqlite3"))) == 1, 10
             )
             assert files, sorted(p.name for p in settings.spool_directory.iterdir())
+            after = await asyncio.to_thread(_post, port, "after")
+            assert "offset" in after.json(), after.text  # drained: directly to Kafka again
         # At least once, in arrival order: each spooled event is there, none is lost.
-        assert list(dict.fromkeys(seen)) == ["before", *ids]
+        assert list(dict.fromkeys(seen)) == ["before", *ids, *later]
     finally:
         await asyncio.to_thread(broker.stop)
