@@ -27,6 +27,7 @@ from bridge.publisher import Publisher
 from bridge.spool import Spool
 from bridge.spool_drain import BACKOFF_S, SpoolRoute
 from bridge.webhook import WebhookEndpoint
+from core.away import Absence
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 from core.topics import ensure_topics
@@ -63,9 +64,10 @@ def create_app(settings: Settings, restarts: int = 0) -> Starlette:
         except ServiceUnavailable as exc:
             if spool is None:
                 raise
-            log.warning("Kafka is away at start-up (%s); spooling until it answers", exc)
+            absence = Absence(f"Kafka at {settings.kafka_bootstrap_servers}")
+            log.warning("%s; serving from the spool meanwhile", absence.failed(exc))
             connecting = asyncio.get_running_loop().create_task(
-                _connect_when_back(settings, publisher, str(exc))
+                _connect_when_back(settings, publisher, absence)
             )
         except BaseException:
             if spool is not None:
@@ -141,9 +143,8 @@ async def _connect(settings: Settings, publisher: Publisher) -> None:
         ) from exc
 
 
-async def _connect_when_back(settings: Settings, publisher: Publisher, said: str) -> None:
-    """:func:`_connect` again and again, backing off as the drainer does, until it succeeds;
-    ``said``: the failure already logged."""
+async def _connect_when_back(settings: Settings, publisher: Publisher, absence: Absence) -> None:
+    """:func:`_connect` again and again, backing off as the drainer does, until it succeeds."""
     attempt = 0
     while True:
         await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
@@ -151,11 +152,11 @@ async def _connect_when_back(settings: Settings, publisher: Publisher, said: str
         try:
             await _connect(settings, publisher)
         except Exception as exc:  # a receiver serving from its spool must keep trying
-            if str(exc) != said:  # each new reason once, not every few seconds
-                said = str(exc)
-                log.warning("Kafka still not connected (%s); trying again", exc)
+            if line := absence.failed(exc):
+                log.warning("%s", line)
             continue
-        log.info("Kafka answers; the spool drains into it")
+        if line := absence.succeeded():
+            log.info("%s; the spool drains into it", line)
         return
 
 
