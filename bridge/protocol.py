@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with header and body timeouts, which uvicorn 0.54 does not have.
+"""uvicorn's httptools protocol with the limits uvicorn 0.54 lacks: header and body timeouts,
+and a connection cap whose 503 says when to come back.
 
 uvicorn arms its keep-alive timer only after a response, and cancels it at the first byte of
 the next request: a connection that never sends a request, or sends its headers a byte at a
@@ -13,6 +14,10 @@ an app that does not answer by the next deadline has its connection closed.
 
 One sweep per period checks the server's connections, so a request pays a few attribute
 stores, not a timer (docs/performance.md, "Deadlines").
+
+A request arriving while more than ``max_connections`` connections are open, or that many
+requests are in progress, is answered 503 with ``Retry-After`` and its connection closed. This
+is uvicorn's ``limit_concurrency`` check, whose own 503 carries no ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncio
 import weakref
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -38,6 +44,25 @@ _TIMEOUT_ANSWER = (
 
 _NO_DEADLINE = float("inf")
 
+_BUSY_BODY = b"too many connections; retry later"
+
+
+def _busy_app(retry_after_s: int) -> ASGIApp:
+    """The answer to a request over the connection cap."""
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(_BUSY_BODY)).encode()),
+        (b"retry-after", str(retry_after_s).encode()),
+        (b"connection", b"close"),
+    ]
+
+    async def busy(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": _BUSY_BODY, "more_body": False})
+
+    return busy
+
+
 # Servers (one per event loop) whose connections a sweep already checks.
 _SWEPT: weakref.WeakSet[ServerState] = weakref.WeakSet()
 
@@ -52,16 +77,17 @@ def _sweep(loop: asyncio.AbstractEventLoop, state: ServerState, period: float) -
     try:
         now = loop.time()
         for connection in list(state.connections):
-            if isinstance(connection, TimeoutProtocol) and connection.due <= now:
+            if isinstance(connection, LimitedProtocol) and connection.due <= now:
                 connection.too_late()
     finally:
         loop.call_later(period, _sweep, loop, state, period)
 
 
-class TimeoutProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` that ends requests slow to send their headers or body.
+class LimitedProtocol(HttpToolsProtocol):
+    """:class:`HttpToolsProtocol` that ends requests slow to send their headers or body, and
+    answers requests over the connection cap 503 with ``Retry-After``.
 
-    uvicorn builds one per connection; bind the timeouts with ``functools.partial`` (a partial
+    uvicorn builds one per connection; bind the limits with ``functools.partial`` (a partial
     of this module-level class pickles, as uvicorn's worker processes need).
     """
 
@@ -74,10 +100,14 @@ class TimeoutProtocol(HttpToolsProtocol):
         *,
         header_timeout_s: float,
         body_timeout_s: float,
+        max_connections: int,
+        retry_after_s: int,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._header_timeout_s = header_timeout_s
         self._body_timeout_s = body_timeout_s
+        self._max_connections = max_connections
+        self._busy = _busy_app(retry_after_s)
         self.due = _NO_DEADLINE
         """Loop time by which the current request's headers, or its body, must be complete."""
         self._in_body = False
@@ -99,7 +129,17 @@ class TimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.due = self.loop.time() + self._body_timeout_s
         self._in_body = True
-        super().on_headers_complete()
+        cap = self._max_connections
+        if len(self.connections) <= cap and len(self.tasks) < cap:
+            super().on_headers_complete()
+            return
+        # uvicorn runs self.app for the request it sets up here; this one gets the 503.
+        self.logger.warning("more than %d connections or requests; answered 503", cap)
+        app, self.app = self.app, self._busy
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
     def on_message_complete(self) -> None:
         self.due = _NO_DEADLINE

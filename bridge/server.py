@@ -20,7 +20,7 @@ from uvicorn.supervisors import Multiprocess
 
 from bridge.accesslog import plain_lines
 from bridge.app import create_app
-from bridge.protocol import TimeoutProtocol
+from bridge.protocol import LimitedProtocol
 from core import logs
 from core.memory import settle_gc
 from core.settings import Settings
@@ -39,19 +39,19 @@ def uvicorn_config(app: ASGIApp | str, settings: Settings) -> uvicorn.Config:
         host=settings.http_host,
         port=settings.http_port,
         loop="uvloop",
-        # httptools, plus the header and body timeouts uvicorn lacks (bridge.protocol).
+        # httptools, plus the limits uvicorn lacks (bridge.protocol): header and body timeouts,
+        # and the connection cap in place of limit_concurrency, with Retry-After on its 503.
         http=cast(
             "type[asyncio.Protocol]",
             functools.partial(
-                TimeoutProtocol,
+                LimitedProtocol,
                 header_timeout_s=settings.header_timeout_s,
                 body_timeout_s=settings.body_timeout_s,
+                max_connections=settings.max_connections,
+                retry_after_s=settings.retry_after_s,
             ),
         ),
         timeout_keep_alive=settings.keep_alive_timeout_s,
-        # Beyond this many connections (or requests in progress), uvicorn answers 503 and
-        # closes; its 503 carries no Retry-After (docs/reliability.md).
-        limit_concurrency=settings.max_connections,
         lifespan="on",
         # One structured line per request comes from bridge.access; uvicorn's would double it.
         access_log=False,

@@ -90,7 +90,9 @@ class Settings(BaseSettings):
         5, ge=1, description="Idle time allowed between requests on one connection."
     )
     max_connections: int = Field(
-        2048, ge=1, description="Open connections (or requests in progress) before 503."
+        2048,
+        ge=1,
+        description="Open connections (or requests in progress) before 503 with Retry-After.",
     )
 
     # --- receiver spool (verified events kept on local disk while Kafka is away) -----------

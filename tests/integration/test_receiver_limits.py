@@ -148,3 +148,53 @@ def test_a_body_slower_than_its_limit_gets_408_and_the_connection_closes(port: i
     assert b"body not received within 1 s" in answer
     assert b"connection: close" in answer
     assert BODY_TIMEOUT_S <= elapsed < BODY_TIMEOUT_S + 2, elapsed
+
+
+def _get_healthz(sock: socket.socket) -> bytes:
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.settimeout(10)
+    return sock.recv(4096)
+
+
+def _held(port: int) -> socket.socket:
+    """A kept-alive connection past a request, so the server holds it.
+
+    A connection the test closed just before may still count until the server has seen its end:
+    a 503 then means to try again.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        sock = socket.create_connection(("127.0.0.1", port))
+        if _get_healthz(sock).startswith(b"HTTP/1.1 200 "):
+            return sock
+        sock.close()
+        assert time.monotonic() < deadline, "no connection was served"
+        time.sleep(0.1)
+
+
+def test_requests_over_the_connection_cap_get_503_with_retry_after(
+    settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = process_env(
+        settings,
+        DRIP_HTTP_PORT=str(port),
+        DRIP_WEBHOOK_SECRETS=TEST_SECRET,
+        DRIP_MAX_CONNECTIONS="2",
+        DRIP_RETRY_AFTER_S="7",
+    )
+    log = tmp_path / "serve.log"
+    with serve_process(env, log) as proc:
+        assert until(lambda: proc.poll() is not None or ready(port), 60), log.read_text()
+        with _held(port) as first, _held(port):
+            with socket.create_connection(("127.0.0.1", port)) as third:
+                third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = _read_all(third, 10)
+            assert answer.startswith(b"HTTP/1.1 503 "), answer
+            assert b"retry-after: 7\r\n" in answer
+            assert b"connection: close" in answer
+            # The held connections are still served.
+            assert _get_healthz(first).startswith(b"HTTP/1.1 200 ")
+        # Once they are gone, newcomers are served again.
+        assert until(lambda: ready(port), 10), log.read_text()
+    assert "more than 2 connections or requests; answered 503" in log.read_text()
