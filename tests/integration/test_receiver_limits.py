@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -151,9 +152,20 @@ def test_a_body_slower_than_its_limit_gets_408_and_the_connection_closes(port: i
 
 
 def _get_healthz(sock: socket.socket) -> bytes:
+    """One whole answer to ``GET /healthz`` on a kept-alive connection (its head and body may
+    come in separate reads); what came before the server closed, if it did."""
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     sock.settimeout(10)
-    return sock.recv(4096)
+    answer = b""
+    while not _complete(answer) and (chunk := sock.recv(4096)):
+        answer += chunk
+    return answer
+
+
+def _complete(answer: bytes) -> bool:
+    head, blank, body = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    return bool(blank) and length is not None and len(body) >= int(length[1])
 
 
 def _held(port: int) -> socket.socket:
