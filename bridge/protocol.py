@@ -16,13 +16,15 @@ One sweep per period checks the server's connections, so a request pays a few at
 stores, not a timer (docs/performance.md, "Deadlines").
 
 A request arriving while more than ``max_connections`` connections are open, or that many
-requests are in progress, is answered 503 with ``Retry-After`` and its connection closed. This
-is uvicorn's ``limit_concurrency`` check, whose own 503 carries no ``Retry-After``.
+requests are in progress, is answered 503 with ``Retry-After`` and its connection closed, and a
+warning is logged (once a minute at most, with a count). This is uvicorn's
+``limit_concurrency`` check, whose own 503 carries no ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from typing import Any
 
@@ -30,6 +32,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from core.away import RepeatFilter
+
+log = logging.getLogger(__name__)
+# A flood over the cap would otherwise log a line per refused request.
+log.addFilter(RepeatFilter(__name__))
 
 BODY_LATE = "drip.body_late"
 """Scope key set to True when the request's body did not arrive within its time."""
@@ -134,7 +142,7 @@ class LimitedProtocol(HttpToolsProtocol):
             super().on_headers_complete()
             return
         # uvicorn runs self.app for the request it sets up here; this one gets the 503.
-        self.logger.warning("more than %d connections or requests; answered 503", cap)
+        log.warning("more than %d connections or requests; answered 503", cap)
         app, self.app = self.app, self._busy
         try:
             super().on_headers_complete()
