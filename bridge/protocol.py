@@ -115,7 +115,7 @@ class LimitedProtocol(HttpToolsProtocol):
         self._header_timeout_s = header_timeout_s
         self._body_timeout_s = body_timeout_s
         self._max_connections = max_connections
-        self._busy = _busy_app(retry_after_s)
+        self._retry_after_s = retry_after_s
         self.due = _NO_DEADLINE
         """Loop time by which the current request's headers, or its body, must be complete."""
         self._in_body = False
@@ -143,7 +143,7 @@ class LimitedProtocol(HttpToolsProtocol):
             return
         # uvicorn runs self.app for the request it sets up here; this one gets the 503.
         log.warning("more than %d connections or requests; answered 503", cap)
-        app, self.app = self.app, self._busy
+        app, self.app = self.app, _busy_app(self._retry_after_s)
         try:
             super().on_headers_complete()
         finally:
