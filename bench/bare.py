@@ -1,19 +1,19 @@
 """The ceiling for the receiver benchmark: the same server stack answering 200 at once.
 
 Same uvicorn settings as the receiver (``bridge.server.uvicorn_config``: uvloop, httptools),
-same Starlette routing and the same raw-ASGI style of endpoint, which reads the body and
-answers without verifying, decoding or publishing; as many worker processes as the receiver
-(``DRIP_HTTP_WORKERS``). Run: ``python -m bench.bare``.
+the same routing (Starlette's ``Router`` as the whole app, as in ``bridge.app``) and the same
+raw-ASGI style of endpoint, which reads the body and answers without verifying, decoding or
+publishing; as many worker processes as the receiver (``DRIP_HTTP_WORKERS``). Run:
+``python -m bench.bare``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from bridge.app import WEBHOOK_PATH
 from bridge.server import run
@@ -40,9 +40,9 @@ async def _healthz(_: Request) -> Response:
     return JSONResponse({"status": "up"})
 
 
-def create_bare_app() -> Starlette:
+def create_bare_app() -> Router:
     """The bare app: the webhook path and a health check, nothing else."""
-    return Starlette(
+    return Router(
         routes=[
             Route(WEBHOOK_PATH, BareEndpoint(), methods=["POST"]),
             Route("/healthz", _healthz, methods=["GET"]),
@@ -50,7 +50,7 @@ def create_bare_app() -> Starlette:
     )
 
 
-def worker_app() -> Starlette:
+def worker_app() -> Router:
     """The bare app of one worker process; start-up objects frozen as the receiver's are."""
     app = create_bare_app()
     settle_gc()

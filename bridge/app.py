@@ -1,4 +1,10 @@
-"""The receiver's Starlette app: the webhook route, health, readiness and metrics.
+"""The receiver's ASGI app: the webhook route, health, readiness and metrics.
+
+The app is Starlette's :class:`~starlette.routing.Router` on its own, without the
+:class:`~starlette.applications.Starlette` wrapper: that wrapper adds an error middleware and
+an exception middleware around every request, which the receiver does not use (the endpoint
+answers each of its errors itself, and uvicorn answers 500 for a bug) and which cost more per
+request than the receiver's own limits (docs/performance.md, "Router as the app").
 
 Start-up (the lifespan) opens the spool (unless it is turned off), creates any missing contract
 topic and starts the one shared producer; the spool's drainer first sends what an earlier
@@ -13,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from bridge.accesslog import AccessLog
 from bridge.metrics import CONTENT_TYPE, Metrics
@@ -40,7 +45,20 @@ WEBHOOK_PATH = "/webhooks/drip"
 _READY_TIMEOUT_S = 2.0
 
 
-def create_app(settings: Settings, restarts: int = 0) -> Starlette:
+class ReceiverApp(Router):
+    """The receiver's routes and start-up, and the producer they share."""
+
+    def __init__(
+        self,
+        routes: list[Route],
+        lifespan: Callable[[object], AbstractAsyncContextManager[None]],
+        publisher: Publisher,
+    ) -> None:
+        super().__init__(routes=routes, lifespan=lifespan)
+        self.publisher = publisher
+
+
+def create_app(settings: Settings, restarts: int = 0) -> ReceiverApp:
     """The receiver for ``settings``; ConfigError at once when no webhook secret is set.
 
     ``restarts``: how often a supervisor restarted this process so far (a metric).
@@ -56,7 +74,7 @@ def create_app(settings: Settings, restarts: int = 0) -> Starlette:
         return await publisher.ready(ready_timeout_s)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: object) -> AsyncIterator[None]:
         spool = await Spool.from_settings(settings)
         connecting: asyncio.Task[None] | None = None
         try:
@@ -114,19 +132,16 @@ def create_app(settings: Settings, restarts: int = 0) -> Starlette:
     async def metrics_page(_: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    app = Starlette(
-        routes=[
+    return ReceiverApp(
+        [
             Route(WEBHOOK_PATH, endpoint, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
         ],
-        lifespan=lifespan,
+        lifespan,
+        publisher,
     )
-    app.state.settings = settings
-    app.state.publisher = publisher
-    app.state.metrics = metrics
-    return app
 
 
 async def _connect(settings: Settings, publisher: Publisher) -> None:

@@ -34,10 +34,10 @@ async def test_a_stopped_sender_is_replaced_and_events_flow_again(settings: Sett
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
     async with (
-        app.router.lifespan_context(app),
+        app.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://receiver") as client,
     ):
-        publisher: Publisher = app.state.publisher
+        publisher: Publisher = app.publisher
         first = publisher._producer
         await _stop_sender(publisher)
 

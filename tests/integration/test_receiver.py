@@ -35,7 +35,7 @@ async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The receiver app with its lifespan running (topics made, producer started)."""
     app = create_app(settings)
     async with (
-        app.router.lifespan_context(app),
+        app.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://receiver", timeout=30
         ) as client,

@@ -38,7 +38,7 @@ async def conn(db_settings: Settings) -> AsyncIterator[Conn]:
 async def post_all(settings: Settings, bodies: list[bytes]) -> None:
     app = create_app(settings)
     async with (
-        app.router.lifespan_context(app),
+        app.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client,
     ):
         for body in bodies:

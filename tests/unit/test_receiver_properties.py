@@ -23,8 +23,7 @@ from typing import Any, cast
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Route, Router
 from starlette.testclient import TestClient
 
 from bridge.accesslog import AccessLog
@@ -55,7 +54,7 @@ def receiver() -> Iterator[tuple[TestClient, RecordingPublisher]]:
         _env_file=None,  # type: ignore[call-arg]
     )
     endpoint = WebhookEndpoint(config, cast(Publisher, publisher), Metrics(), AccessLog())
-    app = Starlette(routes=[Route(WEBHOOK_PATH, endpoint, methods=["POST"])])
+    app = Router(routes=[Route(WEBHOOK_PATH, endpoint, methods=["POST"])])
     with TestClient(app) as client:
         yield client, publisher
 
