@@ -221,7 +221,9 @@ async def test_refusals_are_counted(
     for reason in ("missing", "malformed", "mismatch"):
         assert f'drip_webhook_signature_failures_total{{reason="{reason}"}}' in text
     assert 'drip_webhook_requests_total{event_type="",status="401"}' in text
-    assert (await client.get(WEBHOOK_PATH)).status_code == 405
+    wrong_method = await client.get(WEBHOOK_PATH)
+    assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
+    assert (await client.post("/webhooks/other", content=GOOD)).status_code == 404
     assert (await client.get("/healthz")).status_code == 200
     assert (await client.get("/readyz")).status_code == 200
 
