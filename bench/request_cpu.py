@@ -89,7 +89,7 @@ def _requests(count: int) -> list[bytes]:
 class _Driver:
     """Feeds requests to ``concurrency`` connections of one app and waits for the answers."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, state: dict[str, Any], conns: int):
+    def __init__(self, app: ASGIApp, settings: Settings, state: dict[str, Any], conns: int) -> None:
         config = uvicorn_config(app, settings)
         config.load()
         loop = asyncio.get_running_loop()
